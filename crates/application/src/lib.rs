@@ -1,0 +1,18 @@
+//! Application layer: one use case per API operation, and the ports those
+//! use cases need (repositories inside a unit of work, password hashing,
+//! tokens). Adapters for the ports live in `conduit-infrastructure`; the HTTP
+//! layer calls the use cases through the `*UseCases` traits.
+
+pub mod articles;
+pub mod comments;
+pub mod error;
+pub mod ports;
+pub mod profiles;
+pub mod tags;
+pub mod users;
+pub mod views;
+
+#[cfg(any(test, feature = "mocks"))]
+pub mod testing;
+
+pub use error::{AppError, AuthFailure, FieldErrors};

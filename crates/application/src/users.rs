@@ -1,0 +1,567 @@
+//! Accounts: registration, log-in, authentication, the current user.
+
+use std::sync::Arc;
+
+use async_trait::async_trait;
+use chrono::{DateTime, SubsecRound, Utc};
+use conduit_domain::{Bio, Email, ImageUrl, Password, UserId, Username};
+
+use crate::error::{AppError, AuthFailure, FieldErrors};
+use crate::ports::{Database, NewUser, PasswordHasher, TokenService, UserChanges};
+use crate::views::Account;
+
+/// Registration as submitted.
+#[derive(Debug, Clone, Default)]
+pub struct Registration {
+    pub username: String,
+    pub email: String,
+    pub password: String,
+}
+
+/// Log-in as submitted.
+#[derive(Debug, Clone, Default)]
+pub struct Login {
+    pub email: String,
+    pub password: String,
+}
+
+/// Changes to the current user as submitted; `None` leaves a field unchanged,
+/// and for `bio` and `image`, `Some(None)` clears it.
+#[derive(Debug, Clone, Default)]
+pub struct AccountUpdate {
+    pub username: Option<String>,
+    pub email: Option<String>,
+    pub password: Option<String>,
+    pub bio: Option<Option<String>>,
+    pub image: Option<Option<String>>,
+}
+
+impl AccountUpdate {
+    pub fn is_empty(&self) -> bool {
+        self.username.is_none()
+            && self.email.is_none()
+            && self.password.is_none()
+            && self.bio.is_none()
+            && self.image.is_none()
+    }
+}
+
+/// An account with a fresh access token.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct SignedIn {
+    pub account: Account,
+    pub token: String,
+}
+
+/// The account use cases, as the HTTP layer sees them.
+#[cfg_attr(any(test, feature = "mocks"), mockall::automock)]
+#[async_trait]
+pub trait UserUseCases: Send + Sync {
+    /// Creates an account. Email and username must be unused, ignoring case.
+    async fn register(&self, registration: Registration) -> Result<SignedIn, AppError>;
+    /// Checks credentials; an unknown email and a wrong password fail alike.
+    async fn login(&self, login: Login) -> Result<SignedIn, AppError>;
+    /// Resolves an access token to the user it was issued to.
+    async fn authenticate(&self, token: &str) -> Result<UserId, AppError>;
+    async fn current(&self, user: UserId) -> Result<Account, AppError>;
+    async fn update(&self, user: UserId, update: AccountUpdate) -> Result<Account, AppError>;
+}
+
+/// The current time as stored: microsecond precision, the finest that every
+/// supported database keeps.
+pub(crate) fn now() -> DateTime<Utc> {
+    Utc::now().trunc_subsecs(6)
+}
+
+pub struct UserService<D> {
+    db: Arc<D>,
+    hasher: Arc<dyn PasswordHasher>,
+    tokens: Arc<dyn TokenService>,
+}
+
+impl<D: Database> UserService<D> {
+    pub fn new(db: Arc<D>, hasher: Arc<dyn PasswordHasher>, tokens: Arc<dyn TokenService>) -> Self {
+        Self { db, hasher, tokens }
+    }
+
+    fn sign_in(&self, account: Account) -> Result<SignedIn, AppError> {
+        let token = self.tokens.issue(account.id)?;
+        Ok(SignedIn { account, token })
+    }
+}
+
+#[async_trait]
+impl<D: Database> UserUseCases for UserService<D> {
+    #[tracing::instrument(skip_all)]
+    async fn register(&self, registration: Registration) -> Result<SignedIn, AppError> {
+        let mut errors = FieldErrors::new();
+        let username = errors.check("username", Username::parse(registration.username));
+        let email = errors.check("email", Email::parse(registration.email));
+        let password = errors.check("password", Password::parse(registration.password));
+        let (Some(username), Some(email), Some(password)) = (username, email, password) else {
+            return Err(AppError::Validation(errors));
+        };
+
+        let password_hash = self.hasher.hash(password).await?;
+        let user = NewUser {
+            username,
+            email,
+            password_hash,
+            now: now(),
+        };
+        let account = self
+            .db
+            .write(move |uow| {
+                // Checked first so that both fields can be reported at once;
+                // the unique constraints still decide when two requests race.
+                let mut taken = FieldErrors::new();
+                if uow.users().email_taken(&user.email, None)? {
+                    taken.add("email", "has already been taken");
+                }
+                if uow.users().username_taken(&user.username, None)? {
+                    taken.add("username", "has already been taken");
+                }
+                taken.into_result()?;
+                Ok(uow.users().insert(&user)?)
+            })
+            .await?;
+        tracing::info!(user_id = account.id.0, "account registered");
+        self.sign_in(account)
+    }
+
+    #[tracing::instrument(skip_all)]
+    async fn login(&self, login: Login) -> Result<SignedIn, AppError> {
+        let mut errors = FieldErrors::new();
+        let email = errors.check("email", Email::parse(login.email));
+        let password = errors.check("password", Password::for_login(login.password));
+        let (Some(email), Some(password)) = (email, password) else {
+            return Err(AppError::Validation(errors));
+        };
+
+        let found = self
+            .db
+            .read(move |uow| Ok(uow.users().find_credentials(&email)?))
+            .await?;
+        let (account, hash) = match found {
+            Some((account, hash)) => (Some(account), Some(hash)),
+            None => (None, None),
+        };
+        let verified = self.hasher.verify(password, hash).await?;
+        match account {
+            Some(account) if verified => self.sign_in(account),
+            _ => Err(AppError::InvalidCredentials),
+        }
+    }
+
+    async fn authenticate(&self, token: &str) -> Result<UserId, AppError> {
+        let user = self.tokens.verify(token).map_err(AppError::Unauthorized)?;
+        let exists = self
+            .db
+            .read(move |uow| Ok(uow.users().exists(user)?))
+            .await?;
+        if exists {
+            Ok(user)
+        } else {
+            Err(AppError::Unauthorized(AuthFailure::UnknownUser))
+        }
+    }
+
+    async fn current(&self, user: UserId) -> Result<Account, AppError> {
+        self.db
+            .read(move |uow| {
+                uow.users()
+                    .find_by_id(user)?
+                    .ok_or(AppError::NotFound("user"))
+            })
+            .await
+    }
+
+    #[tracing::instrument(skip_all, fields(user_id = user.0))]
+    async fn update(&self, user: UserId, update: AccountUpdate) -> Result<Account, AppError> {
+        if update.is_empty() {
+            return Err(AppError::Validation(FieldErrors::single(
+                "user",
+                "must contain at least one field to change",
+            )));
+        }
+        let mut errors = FieldErrors::new();
+        let username = update
+            .username
+            .and_then(|value| errors.check("username", Username::parse(value)));
+        let email = update
+            .email
+            .and_then(|value| errors.check("email", Email::parse(value)));
+        let password = update
+            .password
+            .and_then(|value| errors.check("password", Password::parse(value)));
+        let bio = update.bio.map(|value| {
+            errors
+                .check("bio", Bio::parse_optional(value.unwrap_or_default()))
+                .flatten()
+                .map(Bio::into_inner)
+        });
+        let image = update.image.map(|value| {
+            errors
+                .check("image", ImageUrl::parse_optional(value.unwrap_or_default()))
+                .flatten()
+                .map(ImageUrl::into_inner)
+        });
+        errors.into_result()?;
+
+        let password_hash = match password {
+            Some(password) => Some(self.hasher.hash(password).await?),
+            None => None,
+        };
+        let changes = UserChanges {
+            username,
+            email,
+            password_hash,
+            bio,
+            image,
+            now: Some(now()),
+        };
+        self.db
+            .write(move |uow| {
+                let mut taken = FieldErrors::new();
+                if let Some(email) = &changes.email {
+                    if uow.users().email_taken(email, Some(user))? {
+                        taken.add("email", "has already been taken");
+                    }
+                }
+                if let Some(username) = &changes.username {
+                    if uow.users().username_taken(username, Some(user))? {
+                        taken.add("username", "has already been taken");
+                    }
+                }
+                taken.into_result()?;
+                Ok(uow.users().update(user, &changes)?)
+            })
+            .await
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::ports::{MockPasswordHasher, MockTokenService, PasswordHash};
+    use crate::testing::FakeDb;
+    use mockall::predicate::eq;
+
+    fn account(id: i64, username: &str) -> Account {
+        Account {
+            id: UserId(id),
+            username: username.to_owned(),
+            email: format!("{username}@example.com"),
+            bio: None,
+            image: None,
+        }
+    }
+
+    fn hasher() -> MockPasswordHasher {
+        let mut hasher = MockPasswordHasher::new();
+        hasher
+            .expect_hash()
+            .returning(|_| Ok(PasswordHash::new("$argon2id$fake".to_owned())));
+        hasher
+    }
+
+    fn tokens() -> MockTokenService {
+        let mut tokens = MockTokenService::new();
+        tokens
+            .expect_issue()
+            .returning(|id| Ok(format!("token-for-{}", id.0)));
+        tokens
+    }
+
+    fn service(
+        db: FakeDb,
+        hasher: MockPasswordHasher,
+        tokens: MockTokenService,
+    ) -> UserService<FakeDb> {
+        UserService::new(Arc::new(db), Arc::new(hasher), Arc::new(tokens))
+    }
+
+    fn registration() -> Registration {
+        Registration {
+            username: "jake".to_owned(),
+            email: "jake@jake.jake".to_owned(),
+            password: "jakejake".to_owned(),
+        }
+    }
+
+    #[tokio::test]
+    async fn register_stores_the_hash_and_returns_a_token() {
+        let db = FakeDb::with(|repos| {
+            repos.users.expect_email_taken().returning(|_, _| Ok(false));
+            repos
+                .users
+                .expect_username_taken()
+                .returning(|_, _| Ok(false));
+            repos
+                .users
+                .expect_insert()
+                .withf(|user| {
+                    user.username.as_str() == "jake"
+                        && user.email.as_str() == "jake@jake.jake"
+                        && user.password_hash.as_str() == "$argon2id$fake"
+                })
+                .times(1)
+                .returning(|_| Ok(account(7, "jake")));
+        });
+        let signed_in = service(db, hasher(), tokens())
+            .register(registration())
+            .await
+            .unwrap();
+        assert_eq!(signed_in.token, "token-for-7");
+        assert_eq!(signed_in.account.username, "jake");
+    }
+
+    #[tokio::test]
+    async fn register_with_a_taken_email_and_username_reports_both() {
+        let db = FakeDb::with(|repos| {
+            repos.users.expect_email_taken().returning(|_, _| Ok(true));
+            repos
+                .users
+                .expect_username_taken()
+                .returning(|_, _| Ok(true));
+            repos.users.expect_insert().never();
+        });
+        let error = service(db, hasher(), tokens())
+            .register(registration())
+            .await
+            .unwrap_err();
+        let AppError::Validation(errors) = error else {
+            panic!("expected a validation error, got {error:?}");
+        };
+        let fields: Vec<_> = errors.iter().map(|(field, _)| field.as_str()).collect();
+        assert_eq!(fields, ["email", "username"]);
+    }
+
+    #[tokio::test]
+    async fn register_reports_a_constraint_conflict_from_a_race() {
+        let db = FakeDb::with(|repos| {
+            repos.users.expect_email_taken().returning(|_, _| Ok(false));
+            repos
+                .users
+                .expect_username_taken()
+                .returning(|_, _| Ok(false));
+            repos
+                .users
+                .expect_insert()
+                .returning(|_| Err(crate::error::RepoError::Conflict { field: "email" }));
+        });
+        let error = service(db, hasher(), tokens())
+            .register(registration())
+            .await
+            .unwrap_err();
+        assert!(matches!(error, AppError::Conflict("email")), "{error:?}");
+    }
+
+    #[tokio::test]
+    async fn register_reports_every_invalid_field_without_hashing() {
+        let mut hasher = MockPasswordHasher::new();
+        hasher.expect_hash().never();
+        let db = FakeDb::default();
+        let error = service(db, hasher, tokens())
+            .register(Registration {
+                username: "a b".to_owned(),
+                email: "not-an-email".to_owned(),
+                password: "short".to_owned(),
+            })
+            .await
+            .unwrap_err();
+        let AppError::Validation(errors) = error else {
+            panic!("expected a validation error");
+        };
+        assert_eq!(errors.iter().count(), 3);
+    }
+
+    #[tokio::test]
+    async fn login_with_a_wrong_password_is_invalid_credentials() {
+        let db = FakeDb::with(|repos| {
+            repos.users.expect_find_credentials().returning(|_| {
+                Ok(Some((
+                    account(1, "jake"),
+                    PasswordHash::new("stored".to_owned()),
+                )))
+            });
+        });
+        let mut hasher = MockPasswordHasher::new();
+        hasher
+            .expect_verify()
+            .withf(|_, hash| hash.as_ref().is_some_and(|h| h.as_str() == "stored"))
+            .returning(|_, _| Ok(false));
+        let error = service(db, hasher, tokens())
+            .login(Login {
+                email: "jake@jake.jake".to_owned(),
+                password: "wrong password".to_owned(),
+            })
+            .await
+            .unwrap_err();
+        assert!(matches!(error, AppError::InvalidCredentials));
+    }
+
+    #[tokio::test]
+    async fn login_with_an_unknown_email_still_verifies_and_fails_alike() {
+        let db = FakeDb::with(|repos| {
+            repos
+                .users
+                .expect_find_credentials()
+                .returning(|_| Ok(None));
+        });
+        let mut hasher = MockPasswordHasher::new();
+        hasher
+            .expect_verify()
+            .withf(|_, hash| hash.is_none())
+            .times(1)
+            .returning(|_, _| Ok(false));
+        let error = service(db, hasher, tokens())
+            .login(Login {
+                email: "nobody@example.com".to_owned(),
+                password: "whatever".to_owned(),
+            })
+            .await
+            .unwrap_err();
+        assert!(matches!(error, AppError::InvalidCredentials));
+    }
+
+    #[tokio::test]
+    async fn login_with_the_right_password_returns_a_token() {
+        let db = FakeDb::with(|repos| {
+            repos.users.expect_find_credentials().returning(|_| {
+                Ok(Some((
+                    account(3, "jake"),
+                    PasswordHash::new("stored".to_owned()),
+                )))
+            });
+        });
+        let mut hasher = MockPasswordHasher::new();
+        hasher.expect_verify().returning(|_, _| Ok(true));
+        let signed_in = service(db, hasher, tokens())
+            .login(Login {
+                email: "JAKE@jake.jake".to_owned(),
+                password: "jakejake".to_owned(),
+            })
+            .await
+            .unwrap();
+        assert_eq!(signed_in.token, "token-for-3");
+    }
+
+    #[tokio::test]
+    async fn authenticate_rejects_a_token_of_a_deleted_user() {
+        let db = FakeDb::with(|repos| {
+            repos
+                .users
+                .expect_exists()
+                .with(eq(UserId(9)))
+                .returning(|_| Ok(false));
+        });
+        let mut tokens = MockTokenService::new();
+        tokens.expect_verify().returning(|_| Ok(UserId(9)));
+        let error = service(db, hasher(), tokens)
+            .authenticate("valid-but-orphaned")
+            .await
+            .unwrap_err();
+        assert!(matches!(
+            error,
+            AppError::Unauthorized(AuthFailure::UnknownUser)
+        ));
+    }
+
+    #[tokio::test]
+    async fn authenticate_passes_on_token_failures() {
+        let mut tokens = MockTokenService::new();
+        tokens
+            .expect_verify()
+            .returning(|_| Err(AuthFailure::ExpiredToken));
+        let error = service(FakeDb::default(), hasher(), tokens)
+            .authenticate("expired")
+            .await
+            .unwrap_err();
+        assert!(matches!(
+            error,
+            AppError::Unauthorized(AuthFailure::ExpiredToken)
+        ));
+    }
+
+    #[tokio::test]
+    async fn update_hashes_a_new_password_and_clears_blank_fields() {
+        let db = FakeDb::with(|repos| {
+            repos
+                .users
+                .expect_update()
+                .withf(|id, changes| {
+                    *id == UserId(1)
+                        && changes
+                            .password_hash
+                            .as_ref()
+                            .is_some_and(|h| h.as_str() == "$argon2id$fake")
+                        && changes.bio == Some(None)
+                        && changes.image == Some(None)
+                        && changes.email.is_none()
+                })
+                .times(1)
+                .returning(|_, _| Ok(account(1, "jake")));
+        });
+        let updated = service(db, hasher(), tokens())
+            .update(
+                UserId(1),
+                AccountUpdate {
+                    password: Some("new password".to_owned()),
+                    bio: Some(Some("  ".to_owned())),
+                    image: Some(None),
+                    ..AccountUpdate::default()
+                },
+            )
+            .await
+            .unwrap();
+        assert_eq!(updated.username, "jake");
+    }
+
+    #[tokio::test]
+    async fn update_to_an_email_someone_else_uses_is_rejected() {
+        let db = FakeDb::with(|repos| {
+            repos
+                .users
+                .expect_email_taken()
+                .withf(|_, except| *except == Some(UserId(1)))
+                .returning(|_, _| Ok(true));
+            repos.users.expect_update().never();
+        });
+        let error = service(db, hasher(), tokens())
+            .update(
+                UserId(1),
+                AccountUpdate {
+                    email: Some("taken@example.com".to_owned()),
+                    ..AccountUpdate::default()
+                },
+            )
+            .await
+            .unwrap_err();
+        assert!(matches!(error, AppError::Validation(_)));
+    }
+
+    #[tokio::test]
+    async fn update_without_any_field_is_rejected() {
+        let error = service(FakeDb::default(), hasher(), tokens())
+            .update(UserId(1), AccountUpdate::default())
+            .await
+            .unwrap_err();
+        assert!(matches!(error, AppError::Validation(_)));
+    }
+
+    #[tokio::test]
+    async fn update_rejects_an_invalid_image() {
+        let error = service(FakeDb::default(), hasher(), tokens())
+            .update(
+                UserId(1),
+                AccountUpdate {
+                    image: Some(Some("javascript:alert(1)".to_owned())),
+                    ..AccountUpdate::default()
+                },
+            )
+            .await
+            .unwrap_err();
+        assert!(matches!(error, AppError::Validation(_)));
+    }
+}

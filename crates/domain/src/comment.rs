@@ -1,0 +1,44 @@
+//! Comments on articles.
+
+use crate::error::{InvalidValue, check_length};
+use crate::limits::COMMENT_MAX;
+
+/// Database identity of a comment.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, PartialOrd, Ord)]
+pub struct CommentId(pub i64);
+
+/// The text of a comment, stored exactly as sent.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct CommentBody(String);
+
+impl CommentBody {
+    /// # Errors
+    /// When the comment is blank or longer than the maximum.
+    pub fn parse(value: impl Into<String>) -> Result<Self, InvalidValue> {
+        let value = value.into();
+        if value.trim().is_empty() {
+            return Err(InvalidValue::blank());
+        }
+        check_length(&value, 1, COMMENT_MAX)?;
+        Ok(Self(value))
+    }
+
+    pub fn into_inner(self) -> String {
+        self.0
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn comment_may_not_be_blank_or_too_long() {
+        assert!(CommentBody::parse("  ").is_err());
+        assert!(CommentBody::parse("x".repeat(5_001)).is_err());
+        assert_eq!(
+            CommentBody::parse("Thank you!").unwrap().into_inner(),
+            "Thank you!"
+        );
+    }
+}

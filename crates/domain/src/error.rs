@@ -1,0 +1,47 @@
+//! The one error the domain raises: a value that breaks a rule.
+
+use std::borrow::Cow;
+
+/// A value that cannot become a domain value object.
+///
+/// The message follows the RealWorld convention of completing a sentence that
+/// starts with the field name ("email is invalid", "title can't be blank").
+#[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
+#[error("{message}")]
+pub struct InvalidValue {
+    pub message: Cow<'static, str>,
+}
+
+impl InvalidValue {
+    pub fn new(message: impl Into<Cow<'static, str>>) -> Self {
+        Self {
+            message: message.into(),
+        }
+    }
+
+    pub fn blank() -> Self {
+        Self::new("can't be blank")
+    }
+
+    pub fn too_long(max: usize) -> Self {
+        Self::new(format!("is too long (maximum is {max} characters)"))
+    }
+
+    pub fn too_short(min: usize) -> Self {
+        Self::new(format!("is too short (minimum is {min} characters)"))
+    }
+}
+
+/// Checks a length in characters (not bytes) against inclusive bounds.
+pub(crate) fn check_length(value: &str, min: usize, max: usize) -> Result<(), InvalidValue> {
+    let chars = value.chars().count();
+    if chars == 0 && min > 0 {
+        Err(InvalidValue::blank())
+    } else if chars < min {
+        Err(InvalidValue::too_short(min))
+    } else if chars > max {
+        Err(InvalidValue::too_long(max))
+    } else {
+        Ok(())
+    }
+}

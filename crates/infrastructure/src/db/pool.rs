@@ -1,0 +1,170 @@
+//! Connection settings, the r2d2 connection manager and per-connection setup.
+
+use std::path::PathBuf;
+use std::time::Duration;
+
+use diesel::connection::SimpleConnection;
+use diesel::prelude::*;
+use diesel::r2d2::{self, R2D2Connection};
+
+use super::DbConnection;
+
+/// Which database a URL names.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum DbTarget {
+    /// A file path (created with its directory when missing).
+    Sqlite(PathBuf),
+    /// A `postgres://` or `postgresql://` URL.
+    Postgres(String),
+}
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum BackendKind {
+    Sqlite,
+    Postgres,
+}
+
+impl DbTarget {
+    /// Reads `sqlite://path`, `sqlite:path`, a bare path, or a PostgreSQL URL.
+    ///
+    /// The variant is chosen here from the scheme rather than by trying each
+    /// backend in turn, because SQLite would accept any string as a path.
+    pub fn parse(url: &str) -> Self {
+        if url.starts_with("postgres://") || url.starts_with("postgresql://") {
+            return Self::Postgres(url.to_owned());
+        }
+        let path = url
+            .strip_prefix("sqlite://")
+            .or_else(|| url.strip_prefix("sqlite:"))
+            .unwrap_or(url);
+        Self::Sqlite(PathBuf::from(path))
+    }
+
+    pub fn kind(&self) -> BackendKind {
+        match self {
+            Self::Sqlite(_) => BackendKind::Sqlite,
+            Self::Postgres(_) => BackendKind::Postgres,
+        }
+    }
+
+    /// The URL without credentials, for logs.
+    pub fn redacted(&self) -> String {
+        match self {
+            Self::Sqlite(path) => format!("sqlite://{}", path.display()),
+            Self::Postgres(url) => match (url.find("://"), url.rfind('@')) {
+                (Some(scheme_end), Some(at)) if at > scheme_end => {
+                    format!("{}://***{}", &url[..scheme_end], &url[at..])
+                }
+                _ => url.clone(),
+            },
+        }
+    }
+}
+
+/// How to reach the database and how many connections to keep.
+#[derive(Debug, Clone)]
+pub struct DbSettings {
+    pub target: DbTarget,
+    /// Connections in the pool; also the number of units of work that run at once.
+    pub pool_size: u32,
+    /// How long a request waits for a connection before failing with 503.
+    pub connect_timeout: Duration,
+    /// PostgreSQL only: statements running longer are cancelled.
+    pub statement_timeout: Duration,
+    /// SQLite only: how long a writer waits for the file lock.
+    pub busy_timeout: Duration,
+}
+
+impl DbSettings {
+    pub fn new(url: &str) -> Self {
+        Self {
+            target: DbTarget::parse(url),
+            pool_size: 8,
+            connect_timeout: Duration::from_secs(5),
+            statement_timeout: Duration::from_secs(10),
+            busy_timeout: Duration::from_secs(5),
+        }
+    }
+}
+
+/// Opens connections of the configured backend and prepares each one.
+#[derive(Debug)]
+pub(crate) struct ConnectionManager {
+    settings: DbSettings,
+}
+
+impl ConnectionManager {
+    pub(crate) fn new(settings: DbSettings) -> Self {
+        Self { settings }
+    }
+
+    fn open(&self) -> Result<DbConnection, r2d2::Error> {
+        match &self.settings.target {
+            DbTarget::Sqlite(path) => {
+                let path = path.to_string_lossy();
+                let mut conn = diesel::SqliteConnection::establish(&path)
+                    .map_err(r2d2::Error::ConnectionError)?;
+                // WAL lets readers run beside the writer; NORMAL sync in WAL
+                // mode loses no committed transaction when the process dies
+                // (only an OS crash or power cut can), at a fraction of FULL's
+                // fsync cost.
+                conn.batch_execute(&format!(
+                    "PRAGMA busy_timeout = {};
+                     PRAGMA journal_mode = WAL;
+                     PRAGMA synchronous = NORMAL;
+                     PRAGMA foreign_keys = ON;",
+                    self.settings.busy_timeout.as_millis()
+                ))
+                .map_err(r2d2::Error::QueryError)?;
+                Ok(DbConnection::Sqlite(conn))
+            }
+            DbTarget::Postgres(url) => {
+                let mut conn =
+                    diesel::PgConnection::establish(url).map_err(r2d2::Error::ConnectionError)?;
+                conn.batch_execute(&format!(
+                    "SET statement_timeout = {}; SET TIME ZONE 'UTC';",
+                    self.settings.statement_timeout.as_millis()
+                ))
+                .map_err(r2d2::Error::QueryError)?;
+                Ok(DbConnection::Postgres(conn))
+            }
+        }
+    }
+}
+
+impl r2d2::ManageConnection for ConnectionManager {
+    type Connection = DbConnection;
+    type Error = r2d2::Error;
+
+    fn connect(&self) -> Result<DbConnection, r2d2::Error> {
+        if let DbTarget::Sqlite(path) = &self.settings.target {
+            if let Some(dir) = path.parent().filter(|dir| !dir.as_os_str().is_empty()) {
+                std::fs::create_dir_all(dir).map_err(|error| {
+                    r2d2::Error::ConnectionError(diesel::ConnectionError::BadConnection(format!(
+                        "creating {}: {error}",
+                        dir.display()
+                    )))
+                })?;
+            }
+        }
+        self.open()
+    }
+
+    fn is_valid(&self, conn: &mut DbConnection) -> Result<(), r2d2::Error> {
+        conn.ping().map_err(r2d2::Error::QueryError)
+    }
+
+    fn has_broken(&self, conn: &mut DbConnection) -> bool {
+        // A connection left inside a transaction (by a panic, say) must not
+        // serve another request.
+        std::thread::panicking() || conn.is_broken()
+    }
+}
+
+/// A snapshot of the pool, for metrics and readiness.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct PoolStatus {
+    pub size: u32,
+    pub connections: u32,
+    pub idle: u32,
+}

@@ -1,0 +1,373 @@
+use std::collections::{HashMap, HashSet};
+
+use chrono::{DateTime, Utc};
+use conduit_application::error::RepoError;
+use conduit_application::ports::{ArticleChanges, ArticleFilter, ArticleRepository, NewArticle};
+use conduit_application::views::{ArticleRecord, ArticleRef, ArticleSummary, Page};
+use conduit_domain::{ArticleId, Paging, Slug, UserId};
+use diesel::prelude::*;
+
+use crate::db::errors::OrRepoError;
+use crate::db::rows::{ArticleChangesRow, ArticleSummaryRow, AuthorRow, NewArticleRow, utc};
+use crate::db::schema::{article_tags, articles, favorites, follows, tags, users};
+use crate::db::{DbConnection, DieselUow, MultiBackend, per_backend};
+
+/// List filters resolved to ids: `None` fields do not filter.
+#[derive(Default)]
+struct ResolvedFilter {
+    tag_id: Option<i64>,
+    author_id: Option<i64>,
+    favorited_by: Option<i64>,
+    /// Feed: only articles by authors this user follows.
+    followed_by: Option<i64>,
+}
+
+type BoxedArticles = articles::BoxedQuery<'static, MultiBackend>;
+
+impl ResolvedFilter {
+    /// Resolves tag and user names to ids, one indexed look-up each. `None`
+    /// when a name matches nothing, so the list is empty without more queries.
+    fn resolve(conn: &mut DbConnection, filter: &ArticleFilter) -> QueryResult<Option<Self>> {
+        let mut resolved = Self::default();
+        if let Some(tag) = &filter.tag {
+            match tags::table
+                .filter(tags::name.eq(tag))
+                .select(tags::id)
+                .first::<i64>(conn)
+                .optional()?
+            {
+                Some(id) => resolved.tag_id = Some(id),
+                None => return Ok(None),
+            }
+        }
+        for (name, slot) in [
+            (&filter.author, &mut resolved.author_id),
+            (&filter.favorited_by, &mut resolved.favorited_by),
+        ] {
+            if let Some(name) = name {
+                match users::table
+                    .filter(users::username_key.eq(name.to_ascii_lowercase()))
+                    .select(users::id)
+                    .first::<i64>(conn)
+                    .optional()?
+                {
+                    Some(id) => *slot = Some(id),
+                    None => return Ok(None),
+                }
+            }
+        }
+        Ok(Some(resolved))
+    }
+
+    /// The matching articles, as a fresh boxed query (one for the page, one
+    /// for the count).
+    fn query(&self) -> BoxedArticles {
+        let mut query = articles::table.into_boxed();
+        if let Some(tag_id) = self.tag_id {
+            query = query.filter(
+                articles::id.eq_any(
+                    article_tags::table
+                        .filter(article_tags::tag_id.eq(tag_id))
+                        .select(article_tags::article_id),
+                ),
+            );
+        }
+        if let Some(author_id) = self.author_id {
+            query = query.filter(articles::author_id.eq(author_id));
+        }
+        if let Some(user_id) = self.favorited_by {
+            query = query.filter(
+                articles::id.eq_any(
+                    favorites::table
+                        .filter(favorites::user_id.eq(user_id))
+                        .select(favorites::article_id),
+                ),
+            );
+        }
+        if let Some(reader) = self.followed_by {
+            query = query.filter(
+                articles::author_id.eq_any(
+                    follows::table
+                        .filter(follows::follower_id.eq(reader))
+                        .select(follows::followee_id),
+                ),
+            );
+        }
+        query
+    }
+}
+
+/// Page bounds as SQL integers. `Paging` caps both far below `i64::MAX`.
+fn sql_bounds(paging: Paging) -> (i64, i64) {
+    (
+        i64::from(paging.limit()),
+        i64::try_from(paging.offset()).unwrap_or(i64::MAX),
+    )
+}
+
+/// The tags of each article, in one query, alphabetical per article.
+fn tags_of(conn: &mut DbConnection, ids: &[i64]) -> QueryResult<HashMap<i64, Vec<String>>> {
+    let mut by_article: HashMap<i64, Vec<String>> = HashMap::with_capacity(ids.len());
+    if ids.is_empty() {
+        return Ok(by_article);
+    }
+    let rows = article_tags::table
+        .inner_join(tags::table)
+        .filter(article_tags::article_id.eq_any(ids))
+        .select((article_tags::article_id, tags::name))
+        .order((article_tags::article_id, tags::name))
+        .load::<(i64, String)>(conn)?;
+    for (article_id, name) in rows {
+        by_article.entry(article_id).or_default().push(name);
+    }
+    Ok(by_article)
+}
+
+fn summary(row: ArticleSummaryRow, author: AuthorRow, tags: Vec<String>) -> ArticleSummary {
+    ArticleSummary {
+        id: ArticleId(row.id),
+        slug: row.slug,
+        title: row.title,
+        description: row.description,
+        tags,
+        created_at: utc(row.created_at),
+        updated_at: utc(row.updated_at),
+        favorites_count: row.favorites_count,
+        author: author.into(),
+    }
+}
+
+/// One page of articles: a count, a page query joined with the authors, and
+/// one query for all their tags. Three queries whatever the page size.
+fn page(
+    conn: &mut DbConnection,
+    filter: &ResolvedFilter,
+    paging: Paging,
+) -> QueryResult<Page<ArticleSummary>> {
+    let total: i64 = filter.query().count().get_result(conn)?;
+    let (limit, offset) = sql_bounds(paging);
+    if total == 0 || offset >= total {
+        return Ok(Page {
+            items: Vec::new(),
+            total: u64::try_from(total).unwrap_or_default(),
+        });
+    }
+    let rows = filter
+        .query()
+        .inner_join(users::table)
+        .select((ArticleSummaryRow::as_select(), AuthorRow::as_select()))
+        .order(articles::id.desc())
+        .limit(limit)
+        .offset(offset)
+        .load::<(ArticleSummaryRow, AuthorRow)>(conn)?;
+    let ids: Vec<i64> = rows.iter().map(|(article, _)| article.id).collect();
+    let mut tags = tags_of(conn, &ids)?;
+    let items = rows
+        .into_iter()
+        .map(|(article, author)| {
+            let article_tags = tags.remove(&article.id).unwrap_or_default();
+            summary(article, author, article_tags)
+        })
+        .collect();
+    Ok(Page {
+        items,
+        total: u64::try_from(total).unwrap_or_default(),
+    })
+}
+
+fn find_by_slug(conn: &mut DbConnection, slug: &str) -> QueryResult<Option<ArticleRecord>> {
+    let Some((row, body, author)) = articles::table
+        .inner_join(users::table)
+        .filter(articles::slug.eq(slug))
+        .select((
+            ArticleSummaryRow::as_select(),
+            articles::body,
+            AuthorRow::as_select(),
+        ))
+        .first::<(ArticleSummaryRow, String, AuthorRow)>(conn)
+        .optional()?
+    else {
+        return Ok(None);
+    };
+    let tags = tags_of(conn, &[row.id])?
+        .remove(&row.id)
+        .unwrap_or_default();
+    Ok(Some(ArticleRecord {
+        summary: summary(row, author, tags),
+        body,
+    }))
+}
+
+fn delete(conn: &mut DbConnection, id: i64) -> QueryResult<()> {
+    // The links go by cascade; the counters they feed are kept here.
+    diesel::update(
+        tags::table.filter(
+            tags::id.eq_any(
+                article_tags::table
+                    .filter(article_tags::article_id.eq(id))
+                    .select(article_tags::tag_id),
+            ),
+        ),
+    )
+    .set(tags::articles_count.eq(tags::articles_count - 1))
+    .execute(conn)?;
+    diesel::delete(articles::table.find(id)).execute(conn)?;
+    Ok(())
+}
+
+fn favorite(
+    conn: &mut DbConnection,
+    user: i64,
+    article: i64,
+    now: DateTime<Utc>,
+) -> QueryResult<()> {
+    let row = (
+        favorites::user_id.eq(user),
+        favorites::article_id.eq(article),
+        favorites::created_at.eq(now.naive_utc()),
+    );
+    let inserted = per_backend!(conn, |conn| diesel::insert_into(favorites::table)
+        .values(row)
+        .on_conflict_do_nothing()
+        .execute(conn))?;
+    if inserted > 0 {
+        diesel::update(articles::table.find(article))
+            .set(articles::favorites_count.eq(articles::favorites_count + 1))
+            .execute(conn)?;
+    }
+    Ok(())
+}
+
+fn unfavorite(conn: &mut DbConnection, user: i64, article: i64) -> QueryResult<()> {
+    let deleted = diesel::delete(favorites::table.find((user, article))).execute(conn)?;
+    if deleted > 0 {
+        diesel::update(articles::table.find(article))
+            .set(articles::favorites_count.eq(articles::favorites_count - 1))
+            .execute(conn)?;
+    }
+    Ok(())
+}
+
+impl ArticleRepository for DieselUow<'_> {
+    fn slug_exists(&mut self, slug: &Slug) -> Result<bool, RepoError> {
+        diesel::select(diesel::dsl::exists(
+            articles::table.filter(articles::slug.eq(slug.as_str())),
+        ))
+        .get_result(self.conn)
+        .or_repo_error()
+    }
+
+    fn insert(&mut self, article: &NewArticle) -> Result<ArticleId, RepoError> {
+        let now = article.now.naive_utc();
+        diesel::insert_into(articles::table)
+            .values(NewArticleRow {
+                slug: article.slug.as_str(),
+                title: &article.title,
+                description: &article.description,
+                body: &article.body,
+                author_id: article.author_id.0,
+                favorites_count: 0,
+                created_at: now,
+                updated_at: now,
+            })
+            .returning(articles::id)
+            .get_result::<i64>(self.conn)
+            .or_repo_error()
+            .map(ArticleId)
+    }
+
+    fn find_ref(&mut self, slug: &Slug) -> Result<Option<ArticleRef>, RepoError> {
+        articles::table
+            .filter(articles::slug.eq(slug.as_str()))
+            .select((articles::id, articles::author_id, articles::slug))
+            .first::<(i64, i64, String)>(self.conn)
+            .optional()
+            .or_repo_error()
+            .map(|found| {
+                found.map(|(id, author_id, slug)| ArticleRef {
+                    id: ArticleId(id),
+                    author_id: UserId(author_id),
+                    slug,
+                })
+            })
+    }
+
+    fn find_by_slug(&mut self, slug: &Slug) -> Result<Option<ArticleRecord>, RepoError> {
+        find_by_slug(self.conn, slug.as_str()).or_repo_error()
+    }
+
+    fn update(
+        &mut self,
+        id: ArticleId,
+        changes: &ArticleChanges,
+        now: DateTime<Utc>,
+    ) -> Result<(), RepoError> {
+        diesel::update(articles::table.find(id.0))
+            .set(ArticleChangesRow {
+                slug: changes.slug.as_ref().map(Slug::as_str),
+                title: changes.title.as_deref(),
+                description: changes.description.as_deref(),
+                body: changes.body.as_deref(),
+                updated_at: now.naive_utc(),
+            })
+            .execute(self.conn)
+            .or_repo_error()?;
+        Ok(())
+    }
+
+    fn delete(&mut self, id: ArticleId) -> Result<(), RepoError> {
+        delete(self.conn, id.0).or_repo_error()
+    }
+
+    fn list(
+        &mut self,
+        filter: &ArticleFilter,
+        paging: Paging,
+    ) -> Result<Page<ArticleSummary>, RepoError> {
+        match ResolvedFilter::resolve(self.conn, filter).or_repo_error()? {
+            Some(resolved) => page(self.conn, &resolved, paging).or_repo_error(),
+            None => Ok(Page {
+                items: Vec::new(),
+                total: 0,
+            }),
+        }
+    }
+
+    fn feed(&mut self, reader: UserId, paging: Paging) -> Result<Page<ArticleSummary>, RepoError> {
+        let filter = ResolvedFilter {
+            followed_by: Some(reader.0),
+            ..ResolvedFilter::default()
+        };
+        page(self.conn, &filter, paging).or_repo_error()
+    }
+
+    fn favorite(
+        &mut self,
+        user: UserId,
+        article: ArticleId,
+        now: DateTime<Utc>,
+    ) -> Result<(), RepoError> {
+        favorite(self.conn, user.0, article.0, now).or_repo_error()
+    }
+
+    fn unfavorite(&mut self, user: UserId, article: ArticleId) -> Result<(), RepoError> {
+        unfavorite(self.conn, user.0, article.0).or_repo_error()
+    }
+
+    fn favorited_among(
+        &mut self,
+        user: UserId,
+        candidates: &[ArticleId],
+    ) -> Result<HashSet<ArticleId>, RepoError> {
+        if candidates.is_empty() {
+            return Ok(HashSet::new());
+        }
+        favorites::table
+            .filter(favorites::user_id.eq(user.0))
+            .filter(favorites::article_id.eq_any(candidates.iter().map(|id| id.0)))
+            .select(favorites::article_id)
+            .load::<i64>(self.conn)
+            .or_repo_error()
+            .map(|ids| ids.into_iter().map(ArticleId).collect())
+    }
+}

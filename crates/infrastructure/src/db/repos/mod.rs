@@ -1,0 +1,9 @@
+//! The repository ports implemented on `DieselUow`, one module per table group.
+//! Query functions return Diesel's `QueryResult`; the trait impls translate
+//! errors once, through `or_repo_error`.
+
+mod articles;
+mod comments;
+mod follows;
+mod tags;
+mod users;

@@ -1,0 +1,129 @@
+use conduit_application::error::RepoError;
+use conduit_application::ports::{NewUser, PasswordHash, UserChanges, UserRepository};
+use conduit_application::views::Account;
+use conduit_domain::{Email, UserId, Username};
+use diesel::prelude::*;
+
+use crate::db::DieselUow;
+use crate::db::errors::OrRepoError;
+use crate::db::rows::{AccountRow, NewUserRow, UserChangesRow};
+use crate::db::schema::users;
+
+impl UserRepository for DieselUow<'_> {
+    fn insert(&mut self, user: &NewUser) -> Result<Account, RepoError> {
+        let now = user.now.naive_utc();
+        let id = diesel::insert_into(users::table)
+            .values(NewUserRow {
+                username: user.username.as_str(),
+                username_key: user.username.canonical(),
+                email: user.email.as_str(),
+                email_key: user.email.canonical(),
+                password_hash: user.password_hash.as_str(),
+                created_at: now,
+                updated_at: now,
+            })
+            .returning(users::id)
+            .get_result::<i64>(self.conn)
+            .or_repo_error()?;
+        Ok(Account {
+            id: UserId(id),
+            username: user.username.as_str().to_owned(),
+            email: user.email.as_str().to_owned(),
+            bio: None,
+            image: None,
+        })
+    }
+
+    fn find_by_id(&mut self, id: UserId) -> Result<Option<Account>, RepoError> {
+        users::table
+            .find(id.0)
+            .select(AccountRow::as_select())
+            .first(self.conn)
+            .optional()
+            .or_repo_error()
+            .map(|row| row.map(Account::from))
+    }
+
+    fn find_by_username(&mut self, username: &Username) -> Result<Option<Account>, RepoError> {
+        users::table
+            .filter(users::username_key.eq(username.canonical()))
+            .select(AccountRow::as_select())
+            .first(self.conn)
+            .optional()
+            .or_repo_error()
+            .map(|row| row.map(Account::from))
+    }
+
+    fn find_credentials(
+        &mut self,
+        email: &Email,
+    ) -> Result<Option<(Account, PasswordHash)>, RepoError> {
+        users::table
+            .filter(users::email_key.eq(email.canonical()))
+            .select((AccountRow::as_select(), users::password_hash))
+            .first::<(AccountRow, String)>(self.conn)
+            .optional()
+            .or_repo_error()
+            .map(|row| row.map(|(row, hash)| (row.into(), PasswordHash::new(hash))))
+    }
+
+    fn email_taken(&mut self, email: &Email, except: Option<UserId>) -> Result<bool, RepoError> {
+        let mut query = users::table
+            .filter(users::email_key.eq(email.canonical()))
+            .into_boxed();
+        if let Some(except) = except {
+            query = query.filter(users::id.ne(except.0));
+        }
+        query
+            .select(users::id)
+            .first::<i64>(self.conn)
+            .optional()
+            .or_repo_error()
+            .map(|found| found.is_some())
+    }
+
+    fn username_taken(
+        &mut self,
+        username: &Username,
+        except: Option<UserId>,
+    ) -> Result<bool, RepoError> {
+        let mut query = users::table
+            .filter(users::username_key.eq(username.canonical()))
+            .into_boxed();
+        if let Some(except) = except {
+            query = query.filter(users::id.ne(except.0));
+        }
+        query
+            .select(users::id)
+            .first::<i64>(self.conn)
+            .optional()
+            .or_repo_error()
+            .map(|found| found.is_some())
+    }
+
+    fn update(&mut self, id: UserId, changes: &UserChanges) -> Result<Account, RepoError> {
+        let row = UserChangesRow {
+            username: changes.username.as_ref().map(Username::as_str),
+            username_key: changes.username.as_ref().map(Username::canonical),
+            email: changes.email.as_ref().map(Email::as_str),
+            email_key: changes.email.as_ref().map(Email::canonical),
+            password_hash: changes.password_hash.as_ref().map(PasswordHash::as_str),
+            bio: changes.bio.as_ref().map(Option::as_deref),
+            image: changes.image.as_ref().map(Option::as_deref),
+            updated_at: changes.now.map(|now| now.naive_utc()),
+        };
+        diesel::update(users::table.find(id.0))
+            .set(row)
+            .execute(self.conn)
+            .or_repo_error()?;
+        self.find_by_id(id)?.ok_or_else(|| {
+            RepoError::Other(anyhow::anyhow!("user {} vanished during update", id.0))
+        })
+    }
+
+    fn exists(&mut self, id: UserId) -> Result<bool, RepoError> {
+        diesel::select(diesel::dsl::exists(users::table.find(id.0)))
+            .get_result(self.conn)
+            .or_repo_error()
+    }
+}

@@ -1,0 +1,10 @@
+//! Infrastructure layer: the adapters behind the application's ports.
+//!
+//! - [`db`]: Diesel over SQLite or PostgreSQL (one `MultiConnection`),
+//!   an r2d2 pool, embedded migrations and the repositories.
+//! - [`hashing`]: argon2id password hashing off the async workers.
+//! - [`tokens`]: HS256 JWTs and the signing secret.
+
+pub mod db;
+pub mod hashing;
+pub mod tokens;

@@ -1,0 +1,251 @@
+//! Access tokens: HS256 JWTs with an expiry, and the signing secret.
+
+use std::io::Write;
+use std::path::Path;
+use std::time::Duration;
+
+use conduit_application::AuthFailure;
+use conduit_application::error::AppError;
+use conduit_application::ports::TokenService;
+use conduit_domain::UserId;
+use jsonwebtoken::errors::ErrorKind;
+use jsonwebtoken::{Algorithm, DecodingKey, EncodingKey, Header, Validation};
+use rand::RngCore;
+use serde::{Deserialize, Serialize};
+
+/// The `iss` claim of every token, checked on the way in.
+const ISSUER: &str = "conduit";
+/// Shortest secret accepted: 256 bits, as RFC 7518 asks for HS256 keys.
+pub const MIN_SECRET_BYTES: usize = 32;
+const SECRET_FILE: &str = "jwt_secret";
+
+#[derive(Debug, Serialize, Deserialize)]
+struct Claims {
+    sub: String,
+    iss: String,
+    iat: i64,
+    exp: i64,
+}
+
+/// Issues and verifies HS256 tokens. The algorithm is pinned: a token that
+/// names another one (`none`, RS256, …) is rejected.
+pub struct JwtTokenService {
+    encoding: EncodingKey,
+    decoding: DecodingKey,
+    validation: Validation,
+    lifetime: Duration,
+}
+
+impl JwtTokenService {
+    /// # Errors
+    /// When the secret is shorter than 32 bytes or the lifetime is zero.
+    pub fn new(secret: &[u8], lifetime: Duration) -> anyhow::Result<Self> {
+        anyhow::ensure!(
+            secret.len() >= MIN_SECRET_BYTES,
+            "the JWT secret must be at least {MIN_SECRET_BYTES} bytes long"
+        );
+        anyhow::ensure!(!lifetime.is_zero(), "the token lifetime must be positive");
+        let mut validation = Validation::new(Algorithm::HS256);
+        validation.set_required_spec_claims(&["exp", "sub", "iss"]);
+        validation.set_issuer(&[ISSUER]);
+        validation.leeway = 0;
+        Ok(Self {
+            encoding: EncodingKey::from_secret(secret),
+            decoding: DecodingKey::from_secret(secret),
+            validation,
+            lifetime,
+        })
+    }
+}
+
+impl TokenService for JwtTokenService {
+    fn issue(&self, user: UserId) -> Result<String, AppError> {
+        let now = chrono::Utc::now().timestamp();
+        let lifetime = i64::try_from(self.lifetime.as_secs()).unwrap_or(i64::MAX);
+        let claims = Claims {
+            sub: user.0.to_string(),
+            iss: ISSUER.to_owned(),
+            iat: now,
+            exp: now.saturating_add(lifetime),
+        };
+        jsonwebtoken::encode(&Header::new(Algorithm::HS256), &claims, &self.encoding).map_err(
+            |error| AppError::Internal(anyhow::Error::new(error).context("signing a token")),
+        )
+    }
+
+    fn verify(&self, token: &str) -> Result<UserId, AuthFailure> {
+        let data = jsonwebtoken::decode::<Claims>(token, &self.decoding, &self.validation)
+            .map_err(|error| match error.kind() {
+                ErrorKind::ExpiredSignature => AuthFailure::ExpiredToken,
+                _ => AuthFailure::InvalidToken,
+            })?;
+        data.claims
+            .sub
+            .parse::<i64>()
+            .map(UserId)
+            .map_err(|_| AuthFailure::InvalidToken)
+    }
+}
+
+/// Reads the signing secret from `dir/jwt_secret`, creating it with 64 random
+/// bytes, readable by the owner only, when it does not exist yet. Tokens then
+/// survive restarts without any configuration.
+///
+/// # Errors
+/// When the file cannot be read or written, or holds too short a secret.
+pub fn load_or_create_secret(dir: &Path) -> anyhow::Result<Vec<u8>> {
+    use std::os::unix::fs::{OpenOptionsExt, PermissionsExt};
+
+    std::fs::create_dir_all(dir)?;
+    let path = dir.join(SECRET_FILE);
+    let mut bytes = [0_u8; 64];
+    rand::rng().fill_bytes(&mut bytes);
+    let fresh: String = bytes.iter().map(|byte| format!("{byte:02x}")).collect();
+    match std::fs::OpenOptions::new()
+        .write(true)
+        .create_new(true)
+        .mode(0o600)
+        .open(&path)
+    {
+        Ok(mut file) => {
+            file.write_all(fresh.as_bytes())?;
+            file.sync_all()?;
+            tracing::info!(path = %path.display(), "created a new JWT signing secret");
+            Ok(fresh.into_bytes())
+        }
+        // Another instance (or an earlier run) made it first: use theirs.
+        Err(error) if error.kind() == std::io::ErrorKind::AlreadyExists => {
+            let mode = std::fs::metadata(&path)?.permissions().mode();
+            if mode & 0o077 != 0 {
+                tracing::warn!(path = %path.display(), mode = format!("{mode:o}"), "the JWT secret file is readable by others");
+            }
+            let secret = std::fs::read_to_string(&path)?.trim().as_bytes().to_vec();
+            anyhow::ensure!(
+                secret.len() >= MIN_SECRET_BYTES,
+                "{} holds fewer than {MIN_SECRET_BYTES} bytes",
+                path.display()
+            );
+            Ok(secret)
+        }
+        Err(error) => {
+            Err(anyhow::Error::new(error).context(format!("creating {}", path.display())))
+        }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    const SECRET: &[u8] = b"0123456789abcdef0123456789abcdef";
+
+    fn service() -> JwtTokenService {
+        JwtTokenService::new(SECRET, Duration::from_secs(3600)).unwrap()
+    }
+
+    fn sign(header: &Header, claims: &serde_json_claims::Claims, secret: &[u8]) -> String {
+        jsonwebtoken::encode(header, claims, &EncodingKey::from_secret(secret)).unwrap()
+    }
+
+    /// Claims with arbitrary values, for forging tokens.
+    mod serde_json_claims {
+        #[derive(serde::Serialize)]
+        pub struct Claims {
+            pub sub: String,
+            pub iss: String,
+            pub iat: i64,
+            pub exp: i64,
+        }
+    }
+
+    fn claims(exp_offset: i64) -> serde_json_claims::Claims {
+        let now = chrono::Utc::now().timestamp();
+        serde_json_claims::Claims {
+            sub: "42".to_owned(),
+            iss: ISSUER.to_owned(),
+            iat: now,
+            exp: now + exp_offset,
+        }
+    }
+
+    #[test]
+    fn a_token_round_trips_to_its_user() {
+        let service = service();
+        let token = service.issue(UserId(42)).unwrap();
+        assert_eq!(service.verify(&token), Ok(UserId(42)));
+    }
+
+    #[test]
+    fn an_expired_token_is_rejected_as_expired() {
+        let token = sign(&Header::new(Algorithm::HS256), &claims(-10), SECRET);
+        assert_eq!(service().verify(&token), Err(AuthFailure::ExpiredToken));
+    }
+
+    #[test]
+    fn a_token_signed_with_another_secret_is_invalid() {
+        let token = sign(
+            &Header::new(Algorithm::HS256),
+            &claims(60),
+            b"another-secret-another-secret-!!",
+        );
+        assert_eq!(service().verify(&token), Err(AuthFailure::InvalidToken));
+    }
+
+    #[test]
+    fn another_algorithm_is_rejected() {
+        let token = sign(&Header::new(Algorithm::HS512), &claims(60), SECRET);
+        assert_eq!(service().verify(&token), Err(AuthFailure::InvalidToken));
+    }
+
+    #[test]
+    fn an_unsigned_alg_none_token_is_rejected() {
+        use base64::Engine;
+        let b64 = base64::engine::general_purpose::URL_SAFE_NO_PAD;
+        let header = b64.encode(br#"{"alg":"none","typ":"JWT"}"#);
+        let now = chrono::Utc::now().timestamp();
+        let payload = b64.encode(
+            format!(
+                r#"{{"sub":"42","iss":"conduit","iat":{now},"exp":{}}}"#,
+                now + 60
+            )
+            .as_bytes(),
+        );
+        for token in [
+            format!("{header}.{payload}."),
+            format!("{header}.{payload}"),
+        ] {
+            assert_eq!(service().verify(&token), Err(AuthFailure::InvalidToken));
+        }
+    }
+
+    #[test]
+    fn garbage_is_rejected() {
+        for token in ["", "garbage", "a.b.c", "....", "Token abc"] {
+            assert_eq!(
+                service().verify(token),
+                Err(AuthFailure::InvalidToken),
+                "{token}"
+            );
+        }
+    }
+
+    #[test]
+    fn short_secrets_are_refused() {
+        assert!(JwtTokenService::new(b"short", Duration::from_secs(60)).is_err());
+    }
+
+    #[test]
+    fn the_secret_file_is_created_private_and_reused() {
+        use std::os::unix::fs::PermissionsExt;
+        let dir = tempfile::tempdir().unwrap();
+        let first = load_or_create_secret(dir.path()).unwrap();
+        let second = load_or_create_secret(dir.path()).unwrap();
+        assert_eq!(first, second);
+        assert_eq!(first.len(), 128);
+        let mode = std::fs::metadata(dir.path().join(SECRET_FILE))
+            .unwrap()
+            .permissions()
+            .mode();
+        assert_eq!(mode & 0o777, 0o600);
+    }
+}

@@ -1,0 +1,8 @@
+//! One handler per operation of the RealWorld contract, named after its
+//! `operationId`. Handlers only translate: DTO in, use case, DTO out.
+
+pub mod articles;
+pub mod comments;
+pub mod profiles;
+pub mod tags;
+pub mod users;

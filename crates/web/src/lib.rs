@@ -1,0 +1,174 @@
+//! HTTP layer: actix-web handlers for the RealWorld API, their DTOs and
+//! extractors, the error mapping, the request envelope, CORS and the OpenAPI
+//! document with its Swagger UI.
+//!
+//! The layer sees the application only through its `*UseCases` traits, so
+//! its tests run against mockall mocks and the binary decides what is behind.
+
+pub mod dto;
+pub mod error;
+pub mod extract;
+pub mod handlers;
+pub mod middleware;
+pub mod openapi;
+
+use std::sync::Arc;
+
+use actix_cors::Cors;
+use actix_web::body::MessageBody;
+use actix_web::dev::{ServiceFactory, ServiceRequest, ServiceResponse};
+use actix_web::http::{Method, header};
+use actix_web::web::{self, Data, QueryConfig};
+use actix_web::{App, HttpResponse};
+use conduit_application::FieldErrors;
+use conduit_application::articles::ArticleUseCases;
+use conduit_application::comments::CommentUseCases;
+use conduit_application::profiles::ProfileUseCases;
+use conduit_application::tags::TagUseCases;
+use conduit_application::users::UserUseCases;
+use utoipa::OpenApi;
+use utoipa_swagger_ui::SwaggerUi;
+
+use crate::error::ApiError;
+use crate::handlers::{articles, comments, profiles, tags, users};
+
+/// Where the OpenAPI document is served.
+pub const OPENAPI_PATH: &str = "/api-docs/openapi.json";
+
+/// The use cases behind the handlers.
+#[derive(Clone)]
+pub struct Services {
+    pub users: Arc<dyn UserUseCases>,
+    pub profiles: Arc<dyn ProfileUseCases>,
+    pub articles: Arc<dyn ArticleUseCases>,
+    pub comments: Arc<dyn CommentUseCases>,
+    pub tags: Arc<dyn TagUseCases>,
+}
+
+/// HTTP settings the handlers need.
+#[derive(Debug, Clone)]
+pub struct HttpSettings {
+    /// Largest accepted JSON body, in bytes.
+    pub json_limit: usize,
+    /// Origins allowed by CORS; empty means any origin (without credentials).
+    pub cors_origins: Vec<String>,
+}
+
+impl Default for HttpSettings {
+    fn default() -> Self {
+        Self {
+            json_limit: 1024 * 1024,
+            cors_origins: Vec::new(),
+        }
+    }
+}
+
+fn cors(settings: &HttpSettings) -> Cors {
+    let mut cors = Cors::default()
+        .allowed_methods([Method::GET, Method::POST, Method::PUT, Method::DELETE])
+        .allowed_headers([
+            header::AUTHORIZATION,
+            header::CONTENT_TYPE,
+            header::ACCEPT,
+            header::HeaderName::from_static("x-requested-with"),
+            middleware::REQUEST_ID_HEADER,
+        ])
+        .expose_headers([middleware::REQUEST_ID_HEADER, header::RETRY_AFTER])
+        .max_age(3600);
+    if settings.cors_origins.is_empty() {
+        cors = cors.allow_any_origin().send_wildcard();
+    } else {
+        for origin in &settings.cors_origins {
+            cors = cors.allowed_origin(origin);
+        }
+    }
+    cors
+}
+
+/// The API routes, under `/api`.
+pub fn api_routes(cfg: &mut web::ServiceConfig) {
+    cfg.service(
+        web::scope("/api")
+            .service(web::resource("/users").route(web::post().to(users::create_user)))
+            .service(web::resource("/users/login").route(web::post().to(users::login)))
+            .service(
+                web::resource("/user")
+                    .route(web::get().to(users::get_current_user))
+                    .route(web::put().to(users::update_current_user)),
+            )
+            .service(
+                web::resource("/profiles/{username}")
+                    .route(web::get().to(profiles::get_profile_by_username)),
+            )
+            .service(
+                web::resource("/profiles/{username}/follow")
+                    .route(web::post().to(profiles::follow_user_by_username))
+                    .route(web::delete().to(profiles::unfollow_user_by_username)),
+            )
+            .service(
+                web::resource("/articles")
+                    .route(web::get().to(articles::get_articles))
+                    .route(web::post().to(articles::create_article)),
+            )
+            .service(
+                web::resource("/articles/feed").route(web::get().to(articles::get_articles_feed)),
+            )
+            .service(
+                web::resource("/articles/{slug}")
+                    .route(web::get().to(articles::get_article))
+                    .route(web::put().to(articles::update_article))
+                    .route(web::delete().to(articles::delete_article)),
+            )
+            .service(
+                web::resource("/articles/{slug}/comments")
+                    .route(web::get().to(comments::get_article_comments))
+                    .route(web::post().to(comments::create_article_comment)),
+            )
+            .service(
+                web::resource("/articles/{slug}/comments/{id}")
+                    .route(web::delete().to(comments::delete_article_comment)),
+            )
+            .service(
+                web::resource("/articles/{slug}/favorite")
+                    .route(web::post().to(articles::create_article_favorite))
+                    .route(web::delete().to(articles::delete_article_favorite)),
+            )
+            .service(web::resource("/tags").route(web::get().to(tags::get_tags))),
+    );
+}
+
+async fn not_found() -> HttpResponse {
+    HttpResponse::NotFound().json(error::GenericErrorModel::single("path", "not found"))
+}
+
+/// The whole application: routes, documentation, CORS and the request envelope.
+pub fn app(
+    services: Services,
+    settings: HttpSettings,
+) -> App<
+    impl ServiceFactory<
+        ServiceRequest,
+        Config = (),
+        Response = ServiceResponse<impl MessageBody>,
+        Error = actix_web::Error,
+        InitError = (),
+    >,
+> {
+    let cors = cors(&settings);
+    App::new()
+        .app_data(Data::from(services.users))
+        .app_data(Data::from(services.profiles))
+        .app_data(Data::from(services.articles))
+        .app_data(Data::from(services.comments))
+        .app_data(Data::from(services.tags))
+        .app_data(Data::new(settings))
+        .app_data(QueryConfig::default().error_handler(|_, _| {
+            ApiError::validation(FieldErrors::single("query", "is invalid")).into()
+        }))
+        .configure(api_routes)
+        .service(SwaggerUi::new("/swagger-ui/{_:.*}").url(OPENAPI_PATH, openapi::ApiDoc::openapi()))
+        .service(web::redirect("/swagger-ui", "/swagger-ui/"))
+        .default_service(web::to(not_found))
+        .wrap(cors)
+        .wrap(actix_web::middleware::from_fn(middleware::request_envelope))
+}

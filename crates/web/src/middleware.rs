@@ -1,0 +1,197 @@
+//! The request envelope: a request id, one tracing span per request with
+//! method, route, status and latency, panics turned into 500s, and a JSON
+//! body on every error response.
+
+use std::panic::AssertUnwindSafe;
+use std::time::Instant;
+
+use actix_web::body::{BoxBody, MessageBody};
+use actix_web::dev::{ServiceRequest, ServiceResponse};
+use actix_web::http::StatusCode;
+use actix_web::http::header::{self, HeaderName, HeaderValue};
+use actix_web::middleware::Next;
+use actix_web::{HttpMessage, HttpResponse};
+use futures_util::FutureExt;
+use tracing::Instrument;
+
+use crate::error::GenericErrorModel;
+
+pub const REQUEST_ID_HEADER: HeaderName = HeaderName::from_static("x-request-id");
+
+/// The id of the current request, as logged and as returned in `X-Request-Id`.
+#[derive(Debug, Clone)]
+pub struct RequestId(pub String);
+
+/// Takes the caller's `X-Request-Id` when it is a sane token (so ids can be
+/// followed across services), or makes a new one.
+fn request_id(req: &ServiceRequest) -> String {
+    req.headers()
+        .get(&REQUEST_ID_HEADER)
+        .and_then(|value| value.to_str().ok())
+        .filter(|value| {
+            (1..=128).contains(&value.len())
+                && value
+                    .chars()
+                    .all(|c| c.is_ascii_alphanumeric() || matches!(c, '-' | '_' | '.' | ':'))
+        })
+        .map_or_else(|| uuid::Uuid::new_v4().to_string(), ToOwned::to_owned)
+}
+
+fn panic_message(panic: &(dyn std::any::Any + Send)) -> &str {
+    panic
+        .downcast_ref::<&str>()
+        .copied()
+        .or_else(|| panic.downcast_ref::<String>().map(String::as_str))
+        .unwrap_or("non-text panic payload")
+}
+
+fn is_json(response: &HttpResponse<BoxBody>) -> bool {
+    response
+        .headers()
+        .get(header::CONTENT_TYPE)
+        .and_then(|value| value.to_str().ok())
+        .is_some_and(|value| value.starts_with("application/json"))
+}
+
+/// The JSON body for an error response that has none of its own.
+fn fallback_body(status: StatusCode, request_id: &str) -> GenericErrorModel {
+    match status {
+        StatusCode::NOT_FOUND => GenericErrorModel::single("path", "not found"),
+        StatusCode::METHOD_NOT_ALLOWED => {
+            GenericErrorModel::single("method", "is not allowed for this path")
+        }
+        StatusCode::PAYLOAD_TOO_LARGE => GenericErrorModel::single("body", "is too large"),
+        status if status.is_server_error() => GenericErrorModel::single(
+            "server",
+            format!("internal error (request id {request_id})"),
+        ),
+        status => GenericErrorModel::single(
+            "request",
+            status
+                .canonical_reason()
+                .unwrap_or("is invalid")
+                .to_lowercase(),
+        ),
+    }
+}
+
+/// A failure that left no response to decorate (a panic, or an error raised
+/// by an inner middleware). actix renders it through `ResponseError`, which
+/// needs no request, so it still gets the JSON body and the request id.
+#[derive(Debug)]
+struct EnvelopeError {
+    status: StatusCode,
+    request_id: String,
+}
+
+impl std::fmt::Display for EnvelopeError {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        write!(f, "request {} failed with {}", self.request_id, self.status)
+    }
+}
+
+impl actix_web::ResponseError for EnvelopeError {
+    fn status_code(&self) -> StatusCode {
+        self.status
+    }
+
+    fn error_response(&self) -> HttpResponse {
+        let mut response =
+            HttpResponse::build(self.status).json(fallback_body(self.status, &self.request_id));
+        if let Ok(value) = HeaderValue::from_str(&self.request_id) {
+            response.headers_mut().insert(REQUEST_ID_HEADER, value);
+        }
+        response
+    }
+}
+
+fn log_completion(span: &tracing::Span, status: StatusCode, started: Instant) {
+    let latency_ms = started.elapsed().as_secs_f64() * 1_000.0;
+    span.in_scope(|| {
+        if status.is_server_error() {
+            tracing::warn!(status = status.as_u16(), latency_ms, "request completed");
+        } else {
+            tracing::info!(status = status.as_u16(), latency_ms, "request completed");
+        }
+    });
+}
+
+/// Wraps every request; see the module documentation.
+///
+/// # Errors
+/// `EnvelopeError` when no response came back (a panic or an inner error);
+/// actix renders it as a JSON error response.
+pub async fn request_envelope(
+    req: ServiceRequest,
+    next: Next<impl MessageBody + 'static>,
+) -> Result<ServiceResponse<BoxBody>, actix_web::Error> {
+    let started = Instant::now();
+    let id = request_id(&req);
+    req.extensions_mut().insert(RequestId(id.clone()));
+    let span = tracing::info_span!(
+        "request",
+        method = %req.method(),
+        path = %req.path(),
+        route = tracing::field::Empty,
+        request_id = %id,
+    );
+
+    let outcome = AssertUnwindSafe(next.call(req))
+        .catch_unwind()
+        .instrument(span.clone())
+        .await;
+    let response = match outcome {
+        Ok(Ok(response)) => response.map_into_boxed_body(),
+        Ok(Err(error)) => {
+            let status = error.as_response_error().status_code();
+            span.in_scope(|| tracing::debug!(%error, "inner service failed"));
+            log_completion(&span, status, started);
+            return Err(EnvelopeError {
+                status,
+                request_id: id,
+            }
+            .into());
+        }
+        Err(panic) => {
+            span.in_scope(|| {
+                tracing::error!(panic = panic_message(&*panic), "handler panicked");
+            });
+            let status = StatusCode::INTERNAL_SERVER_ERROR;
+            log_completion(&span, status, started);
+            return Err(EnvelopeError {
+                status,
+                request_id: id,
+            }
+            .into());
+        }
+    };
+
+    let status = response.status();
+    span.record(
+        "route",
+        response
+            .request()
+            .match_pattern()
+            .as_deref()
+            .unwrap_or("<unmatched>"),
+    );
+    let (request, mut response) = response.into_parts();
+    // Every error gets a JSON body; a 500 never shows its cause, only the id
+    // to quote when reporting it.
+    if status == StatusCode::INTERNAL_SERVER_ERROR
+        || ((status.is_client_error() || status.is_server_error()) && !is_json(&response))
+    {
+        let headers = response.headers().clone();
+        response = HttpResponse::build(status).json(fallback_body(status, &id));
+        for (name, value) in &headers {
+            if name != header::CONTENT_TYPE && name != header::CONTENT_LENGTH {
+                response.headers_mut().append(name.clone(), value.clone());
+            }
+        }
+    }
+    if let Ok(value) = HeaderValue::from_str(&id) {
+        response.headers_mut().insert(REQUEST_ID_HEADER, value);
+    }
+    log_completion(&span, status, started);
+    Ok(ServiceResponse::new(request, response))
+}
