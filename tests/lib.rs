@@ -1,1 +1,212 @@
+//! Test harness for the black-box HTTP tests: `TestApp::spawn()` starts the
+//! real server (the same `Application` the binary runs) on a free port with
+//! its own database and data directory, and talks to it over TCP.
+//!
+//! Logs are quiet unless `TEST_LOG` is set. The database is a temporary
+//! SQLite file, or a fresh PostgreSQL database when
+//! `CONDUIT_TEST_BACKEND=postgres` (see `conduit_infrastructure::testing`).
 
+#![expect(
+    clippy::expect_used,
+    reason = "test harness: failing loudly is the point"
+)]
+
+use std::sync::Once;
+
+use conduit_infrastructure::testing::TestDatabase;
+use conduit_server::config::{LogFormat, Settings};
+use conduit_server::startup::Application;
+use reqwest::Method;
+use reqwest::header::HeaderMap;
+use serde_json::{Value, json};
+
+/// A running server and a client for it.
+pub struct TestApp {
+    pub address: String,
+    pub client: reqwest::Client,
+    handle: actix_web::dev::ServerHandle,
+    _db: TestDatabase,
+    _data: tempfile::TempDir,
+}
+
+/// A response, read whole.
+#[derive(Debug)]
+pub struct TestResponse {
+    pub status: u16,
+    pub headers: HeaderMap,
+    pub text: String,
+    pub body: Value,
+}
+
+impl TestResponse {
+    /// The header as text, if present.
+    pub fn header(&self, name: &str) -> Option<&str> {
+        self.headers.get(name).and_then(|value| value.to_str().ok())
+    }
+}
+
+/// A registered user.
+#[derive(Debug, Clone)]
+pub struct TestUser {
+    pub username: String,
+    pub email: String,
+    pub password: String,
+    pub token: String,
+}
+
+static TRACING: Once = Once::new();
+
+impl TestApp {
+    pub async fn spawn() -> Self {
+        Self::spawn_with(|_| {}).await
+    }
+
+    /// Starts a server whose settings `configure` may change first.
+    pub async fn spawn_with(configure: impl FnOnce(&mut Settings)) -> Self {
+        TRACING.call_once(|| {
+            if std::env::var_os("TEST_LOG").is_some() {
+                let _ = conduit_server::telemetry::init("info", LogFormat::Text);
+            }
+        });
+        let db = TestDatabase::new();
+        let data = tempfile::tempdir().expect("creating a data directory");
+        let mut settings = Settings::defaults();
+        settings.bind = "127.0.0.1:0".parse().expect("a valid address");
+        settings.database_url = db.url().to_owned();
+        settings.data_dir = data.path().to_owned();
+        settings.jwt_secret = None;
+        settings.workers = 2;
+        settings.hash_concurrency = 2;
+        settings.db_pool_size = 4;
+        configure(&mut settings);
+        let app = Application::build(&settings)
+            .await
+            .expect("starting the server");
+        let address = format!("http://127.0.0.1:{}", app.port());
+        let handle = app.handle();
+        tokio::spawn(app.run_until_stopped());
+        Self {
+            address,
+            client: reqwest::Client::builder()
+                .redirect(reqwest::redirect::Policy::none())
+                .build()
+                .expect("building the HTTP client"),
+            handle,
+            _db: db,
+            _data: data,
+        }
+    }
+
+    pub fn url(&self, path: &str) -> String {
+        format!("{}{path}", self.address)
+    }
+
+    /// Sends a request with an optional token and JSON body.
+    pub async fn request(
+        &self,
+        method: Method,
+        path: &str,
+        token: Option<&str>,
+        body: Option<&Value>,
+    ) -> TestResponse {
+        let mut request = self.client.request(method, self.url(path));
+        if let Some(token) = token {
+            request = request.header("Authorization", format!("Token {token}"));
+        }
+        if let Some(body) = body {
+            request = request.json(body);
+        }
+        read(request.send().await.expect("sending a request")).await
+    }
+
+    pub async fn get(&self, path: &str, token: Option<&str>) -> TestResponse {
+        self.request(Method::GET, path, token, None).await
+    }
+
+    pub async fn post(&self, path: &str, token: Option<&str>, body: &Value) -> TestResponse {
+        self.request(Method::POST, path, token, Some(body)).await
+    }
+
+    pub async fn put(&self, path: &str, token: Option<&str>, body: &Value) -> TestResponse {
+        self.request(Method::PUT, path, token, Some(body)).await
+    }
+
+    pub async fn delete(&self, path: &str, token: Option<&str>) -> TestResponse {
+        self.request(Method::DELETE, path, token, None).await
+    }
+
+    /// Registers `username` (email `<username>@example.com`).
+    pub async fn register(&self, username: &str) -> TestUser {
+        let email = format!("{username}@example.com");
+        let password = format!("{username}-password");
+        let response = self
+            .post(
+                "/api/users",
+                None,
+                &json!({"user": {"username": username, "email": email, "password": password}}),
+            )
+            .await;
+        assert_eq!(
+            response.status, 201,
+            "registering {username}: {}",
+            response.text
+        );
+        TestUser {
+            username: username.to_owned(),
+            email,
+            password,
+            token: response.body["user"]["token"]
+                .as_str()
+                .expect("a token")
+                .to_owned(),
+        }
+    }
+
+    /// Creates an article by `author` and returns it (the `article` object).
+    pub async fn create_article(&self, author: &TestUser, title: &str, tags: &[&str]) -> Value {
+        let response = self
+            .post(
+                "/api/articles",
+                Some(&author.token),
+                &json!({"article": {
+                    "title": title,
+                    "description": format!("About {title}"),
+                    "body": format!("All about {title}."),
+                    "tagList": tags,
+                }}),
+            )
+            .await;
+        assert_eq!(response.status, 201, "creating {title}: {}", response.text);
+        response.body["article"].clone()
+    }
+}
+
+impl Drop for TestApp {
+    fn drop(&mut self) {
+        // Stops the worker threads; the runtime that awaited the server may
+        // already be gone, so the returned future is not awaited.
+        drop(self.handle.stop(false));
+    }
+}
+
+/// Reads a whole response; the body is parsed as JSON when it is JSON.
+pub async fn read(response: reqwest::Response) -> TestResponse {
+    let status = response.status().as_u16();
+    let headers = response.headers().clone();
+    let text = response.text().await.expect("reading a response body");
+    let body = serde_json::from_str(&text).unwrap_or(Value::Null);
+    TestResponse {
+        status,
+        headers,
+        text,
+        body,
+    }
+}
+
+/// The field names of a RealWorld error body.
+pub fn error_fields(body: &Value) -> Vec<String> {
+    body["errors"]
+        .as_object()
+        .map(|errors| errors.keys().cloned().collect())
+        .unwrap_or_default()
+}

@@ -8,3 +8,6 @@
 pub mod db;
 pub mod hashing;
 pub mod tokens;
+
+#[cfg(feature = "test-support")]
+pub mod testing;

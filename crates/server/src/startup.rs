@@ -122,6 +122,11 @@ impl Application {
         self.port
     }
 
+    /// A handle to stop the server from elsewhere.
+    pub fn handle(&self) -> actix_web::dev::ServerHandle {
+        self.server.handle()
+    }
+
     /// Serves until the process is told to stop (SIGTERM, SIGINT).
     ///
     /// # Errors

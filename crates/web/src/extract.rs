@@ -119,6 +119,24 @@ fn plain_expectation(expected: &str) -> &'static str {
     }
 }
 
+/// The JSON name of a Rust field (`tag_list` → `tagList`): `validator`
+/// reports Rust names, the contract uses camelCase.
+fn camel_case(field: &str) -> String {
+    let mut name = String::with_capacity(field.len());
+    let mut upper = false;
+    for c in field.chars() {
+        if c == '_' {
+            upper = true;
+        } else if upper {
+            name.extend(c.to_uppercase());
+            upper = false;
+        } else {
+            name.push(c);
+        }
+    }
+    name
+}
+
 /// Flattens nested `validator` errors to leaf field names.
 pub(crate) fn field_errors(errors: &ValidationErrors) -> FieldErrors {
     fn collect(errors: &ValidationErrors, into: &mut FieldErrors) {
@@ -130,7 +148,7 @@ pub(crate) fn field_errors(errors: &ValidationErrors) -> FieldErrors {
                             .message
                             .clone()
                             .map_or_else(|| "is invalid".to_owned(), |m| m.into_owned());
-                        into.add(field.as_ref(), message);
+                        into.add(camel_case(field), message);
                     }
                 }
                 ValidationErrorsKind::Struct(nested) => collect(nested, into),
