@@ -428,3 +428,887 @@ impl<D: Database> ArticleUseCases for ArticleService<D> {
             .await
     }
 }
+
+#[cfg(test)]
+mod tests {
+    use std::collections::HashSet;
+    use std::sync::Mutex;
+
+    use chrono::{DateTime, Duration, Utc};
+    use conduit_domain::ArticleId;
+    use conduit_domain::limits::{BODY_MAX, TAGS_PER_ARTICLE_MAX};
+    use mockall::predicate::{always, eq};
+
+    use super::*;
+    use crate::error::RepoError;
+    use crate::testing::{FakeDb, FakeRepos};
+    use crate::views::Author;
+
+    const AUTHOR: UserId = UserId(1);
+    const READER: UserId = UserId(2);
+
+    fn author(id: UserId) -> Author {
+        Author {
+            id,
+            username: format!("user{}", id.0),
+            bio: None,
+            image: None,
+        }
+    }
+
+    fn summary(id: i64, slug: &str, author_id: UserId) -> ArticleSummary {
+        let created_at = Utc::now() - Duration::minutes(5);
+        ArticleSummary {
+            id: ArticleId(id),
+            slug: slug.to_owned(),
+            title: "How to train your dragon".to_owned(),
+            description: "Ever wonder how?".to_owned(),
+            tags: vec!["dragons".to_owned(), "training".to_owned()],
+            created_at,
+            updated_at: created_at,
+            favorites_count: 0,
+            author: author(author_id),
+        }
+    }
+
+    fn record(id: i64, slug: &str, author_id: UserId) -> ArticleRecord {
+        ArticleRecord {
+            summary: summary(id, slug, author_id),
+            body: "You have to believe".to_owned(),
+        }
+    }
+
+    fn article_ref(id: i64, slug: &str, author_id: UserId) -> ArticleRef {
+        ArticleRef {
+            id: ArticleId(id),
+            author_id,
+            slug: slug.to_owned(),
+        }
+    }
+
+    fn input() -> NewArticleInput {
+        NewArticleInput {
+            title: "How to train your dragon".to_owned(),
+            description: "Ever wonder how?".to_owned(),
+            body: "You have to believe".to_owned(),
+            tag_list: vec!["training".to_owned(), "dragons".to_owned()],
+        }
+    }
+
+    fn service(db: FakeDb) -> (Arc<FakeDb>, ArticleService<FakeDb>) {
+        let db = Arc::new(db);
+        (Arc::clone(&db), ArticleService::new(db))
+    }
+
+    /// Whether `slug` is `base` followed by `-` and 8 hex digits.
+    fn is_suffixed(slug: &str, base: &str) -> bool {
+        slug.strip_prefix(base)
+            .and_then(|rest| rest.strip_prefix('-'))
+            .is_some_and(|suffix| {
+                suffix.len() == 8 && suffix.chars().all(|c| c.is_ascii_hexdigit())
+            })
+    }
+
+    /// The writes after a successful insert: tags, then the stored record
+    /// under whatever slug was chosen.
+    fn expect_tags_and_reload(repos: &mut FakeRepos) {
+        repos
+            .tags
+            .expect_replace_for_article()
+            .returning(|_, _| Ok(()));
+        repos
+            .articles
+            .expect_find_by_slug()
+            .returning(|slug| Ok(Some(record(10, slug.as_str(), AUTHOR))));
+    }
+
+    fn field_names(error: &AppError) -> Vec<String> {
+        let AppError::Validation(errors) = error else {
+            panic!("expected a validation error, got {error:?}");
+        };
+        errors.iter().map(|(field, _)| field.clone()).collect()
+    }
+
+    // ------------------------------------------------------------ create
+
+    #[tokio::test]
+    async fn create_uses_the_plain_slug_when_it_is_free() {
+        let db = FakeDb::with(|repos| {
+            repos
+                .articles
+                .expect_slug_exists()
+                .withf(|slug| slug.as_str() == "how-to-train-your-dragon")
+                .times(1)
+                .returning(|_| Ok(false));
+            repos
+                .articles
+                .expect_insert()
+                .withf(|article| {
+                    article.slug.as_str() == "how-to-train-your-dragon"
+                        && article.title == "How to train your dragon"
+                        && article.author_id == AUTHOR
+                })
+                .times(1)
+                .returning(|_| Ok(ArticleId(10)));
+            expect_tags_and_reload(repos);
+        });
+        let (db, service) = service(db);
+        let created = service.create(AUTHOR, input()).await.unwrap();
+        assert_eq!(created.article.summary.slug, "how-to-train-your-dragon");
+        assert!(!created.favorited);
+        assert!(!created.author.following);
+        assert_eq!(created.author.username, "user1");
+        assert_eq!(db.writes(), 1);
+    }
+
+    #[tokio::test]
+    async fn create_suffixes_the_slug_when_the_plain_one_is_taken() {
+        let db = FakeDb::with(|repos| {
+            repos
+                .articles
+                .expect_slug_exists()
+                .times(1)
+                .returning(|_| Ok(true));
+            repos
+                .articles
+                .expect_insert()
+                .withf(|article| is_suffixed(article.slug.as_str(), "how-to-train-your-dragon"))
+                .times(1)
+                .returning(|_| Ok(ArticleId(10)));
+            expect_tags_and_reload(repos);
+        });
+        let (_, service) = service(db);
+        let created = service.create(AUTHOR, input()).await.unwrap();
+        assert!(
+            is_suffixed(&created.article.summary.slug, "how-to-train-your-dragon"),
+            "{}",
+            created.article.summary.slug
+        );
+    }
+
+    #[tokio::test]
+    async fn create_retries_with_a_new_slug_when_a_concurrent_create_took_it() {
+        let db = FakeDb::with(|repos| {
+            // Checked once: the retry suffixes without asking again.
+            repos
+                .articles
+                .expect_slug_exists()
+                .times(1)
+                .returning(|_| Ok(false));
+            repos
+                .articles
+                .expect_insert()
+                .withf(|article| article.slug.as_str() == "how-to-train-your-dragon")
+                .times(1)
+                .returning(|_| Err(RepoError::Conflict { field: "slug" }));
+            repos
+                .articles
+                .expect_insert()
+                .withf(|article| is_suffixed(article.slug.as_str(), "how-to-train-your-dragon"))
+                .times(1)
+                .returning(|_| Ok(ArticleId(10)));
+            expect_tags_and_reload(repos);
+        });
+        let (db, service) = service(db);
+        let created = service.create(AUTHOR, input()).await.unwrap();
+        assert!(is_suffixed(
+            &created.article.summary.slug,
+            "how-to-train-your-dragon"
+        ));
+        assert_eq!(db.writes(), 2);
+    }
+
+    #[tokio::test]
+    async fn create_gives_up_when_every_attempt_loses_the_slug() {
+        let db = FakeDb::with(|repos| {
+            repos.articles.expect_slug_exists().returning(|_| Ok(false));
+            repos
+                .articles
+                .expect_insert()
+                .times(SLUG_ATTEMPTS)
+                .returning(|_| Err(RepoError::Conflict { field: "slug" }));
+            repos.tags.expect_replace_for_article().never();
+            repos.articles.expect_find_by_slug().never();
+        });
+        let (db, service) = service(db);
+        let error = service.create(AUTHOR, input()).await.unwrap_err();
+        assert!(matches!(error, AppError::Conflict("slug")), "{error:?}");
+        assert_eq!(db.writes(), SLUG_ATTEMPTS);
+    }
+
+    #[tokio::test]
+    async fn create_does_not_retry_other_conflicts() {
+        let db = FakeDb::with(|repos| {
+            repos.articles.expect_slug_exists().returning(|_| Ok(false));
+            repos
+                .articles
+                .expect_insert()
+                .times(1)
+                .returning(|_| Err(RepoError::Conflict { field: "title" }));
+        });
+        let (db, service) = service(db);
+        let error = service.create(AUTHOR, input()).await.unwrap_err();
+        assert!(matches!(error, AppError::Conflict("title")), "{error:?}");
+        assert_eq!(db.writes(), 1);
+    }
+
+    #[tokio::test]
+    async fn create_reports_every_invalid_field_without_touching_the_repos() {
+        // No expectation is set: any repository call would panic.
+        let (db, service) = service(FakeDb::default());
+        let error = service
+            .create(
+                AUTHOR,
+                NewArticleInput {
+                    title: "   ".to_owned(),
+                    description: "Ever wonder how?".to_owned(),
+                    body: "x".repeat(BODY_MAX + 1),
+                    tag_list: (0..=TAGS_PER_ARTICLE_MAX)
+                        .map(|i| format!("t{i}"))
+                        .collect(),
+                },
+            )
+            .await
+            .unwrap_err();
+        assert_eq!(field_names(&error), ["body", "tagList", "title"]);
+        assert_eq!(db.writes(), 0);
+    }
+
+    #[tokio::test]
+    async fn create_writes_the_tags_of_the_new_article() {
+        let db = FakeDb::with(|repos| {
+            repos.articles.expect_slug_exists().returning(|_| Ok(false));
+            repos
+                .articles
+                .expect_insert()
+                .returning(|_| Ok(ArticleId(10)));
+            repos
+                .tags
+                .expect_replace_for_article()
+                .withf(|id, tags| {
+                    *id == ArticleId(10) && tags.to_strings() == ["dragons", "training"]
+                })
+                .times(1)
+                .returning(|_, _| Ok(()));
+            repos
+                .articles
+                .expect_find_by_slug()
+                .returning(|slug| Ok(Some(record(10, slug.as_str(), AUTHOR))));
+        });
+        let (_, service) = service(db);
+        let mut input = input();
+        input.tag_list.push(" dragons ".to_owned());
+        let created = service.create(AUTHOR, input).await.unwrap();
+        assert_eq!(created.article.summary.tags, ["dragons", "training"]);
+    }
+
+    // ------------------------------------------------------------ update
+
+    fn title_update(title: &str) -> ArticleUpdate {
+        ArticleUpdate {
+            title: Some(title.to_owned()),
+            ..ArticleUpdate::default()
+        }
+    }
+
+    #[tokio::test]
+    async fn update_by_someone_else_is_forbidden_and_changes_nothing() {
+        let db = FakeDb::with(|repos| {
+            repos
+                .articles
+                .expect_find_ref()
+                .returning(|slug| Ok(Some(article_ref(10, slug.as_str(), AUTHOR))));
+            repos.articles.expect_update().never();
+            repos.tags.expect_replace_for_article().never();
+        });
+        let (_, service) = service(db);
+        let error = service
+            .update(READER, "dragons".to_owned(), title_update("Mine now"))
+            .await
+            .unwrap_err();
+        assert!(matches!(error, AppError::Forbidden("article")), "{error:?}");
+    }
+
+    #[tokio::test]
+    async fn update_of_an_unknown_slug_is_not_found() {
+        let db = FakeDb::with(|repos| {
+            repos.articles.expect_find_ref().returning(|_| Ok(None));
+            repos.articles.expect_update().never();
+        });
+        let (_, service) = service(db);
+        let error = service
+            .update(AUTHOR, "nothing-here".to_owned(), title_update("New"))
+            .await
+            .unwrap_err();
+        assert!(matches!(error, AppError::NotFound("article")), "{error:?}");
+    }
+
+    #[tokio::test]
+    async fn update_with_a_new_title_moves_the_slug() {
+        let db = FakeDb::with(|repos| {
+            repos
+                .articles
+                .expect_find_ref()
+                .with(eq(Slug::from_path("old-title")))
+                .returning(|_| Ok(Some(article_ref(10, "old-title", AUTHOR))));
+            repos
+                .articles
+                .expect_slug_exists()
+                .withf(|slug| slug.as_str() == "brand-new-title")
+                .times(1)
+                .returning(|_| Ok(false));
+            repos
+                .articles
+                .expect_update()
+                .withf(|id, changes, _| {
+                    *id == ArticleId(10)
+                        && *changes
+                            == ArticleChanges {
+                                slug: Some(Slug::from_path("brand-new-title")),
+                                title: Some("Brand new title".to_owned()),
+                                ..ArticleChanges::default()
+                            }
+                })
+                .times(1)
+                .returning(|_, _, _| Ok(()));
+            repos
+                .articles
+                .expect_find_by_slug()
+                .with(eq(Slug::from_path("brand-new-title")))
+                .returning(|slug| Ok(Some(record(10, slug.as_str(), AUTHOR))));
+            repos
+                .articles
+                .expect_favorited_among()
+                .returning(|_, _| Ok(HashSet::new()));
+            // The editor is the only author: nobody to follow.
+            repos.follows.expect_following_among().never();
+        });
+        let (_, service) = service(db);
+        let updated = service
+            .update(
+                AUTHOR,
+                "old-title".to_owned(),
+                title_update("Brand new title"),
+            )
+            .await
+            .unwrap();
+        assert_eq!(updated.article.summary.slug, "brand-new-title");
+    }
+
+    #[tokio::test]
+    async fn update_to_a_title_with_a_taken_slug_suffixes_it() {
+        let db = FakeDb::with(|repos| {
+            repos
+                .articles
+                .expect_find_ref()
+                .returning(|_| Ok(Some(article_ref(10, "old-title", AUTHOR))));
+            repos.articles.expect_slug_exists().returning(|_| Ok(true));
+            repos
+                .articles
+                .expect_update()
+                .withf(|_, changes, _| {
+                    changes
+                        .slug
+                        .as_ref()
+                        .is_some_and(|slug| is_suffixed(slug.as_str(), "taken"))
+                })
+                .times(1)
+                .returning(|_, _, _| Ok(()));
+            repos
+                .articles
+                .expect_find_by_slug()
+                .returning(|slug| Ok(Some(record(10, slug.as_str(), AUTHOR))));
+            repos
+                .articles
+                .expect_favorited_among()
+                .returning(|_, _| Ok(HashSet::new()));
+        });
+        let (_, service) = service(db);
+        let updated = service
+            .update(AUTHOR, "old-title".to_owned(), title_update("Taken"))
+            .await
+            .unwrap();
+        assert!(is_suffixed(&updated.article.summary.slug, "taken"));
+    }
+
+    #[tokio::test]
+    async fn update_with_a_title_of_the_same_base_keeps_a_suffixed_slug() {
+        for title in ["Dragons", "dragons!", "  DRAGONS  "] {
+            let db = FakeDb::with(|repos| {
+                repos
+                    .articles
+                    .expect_find_ref()
+                    .returning(|_| Ok(Some(article_ref(10, "dragons-0a1b2c3d", AUTHOR))));
+                repos.articles.expect_slug_exists().never();
+                repos
+                    .articles
+                    .expect_update()
+                    .withf(|_, changes, _| changes.slug.is_none() && changes.title.is_some())
+                    .times(1)
+                    .returning(|_, _, _| Ok(()));
+                repos
+                    .articles
+                    .expect_find_by_slug()
+                    .with(eq(Slug::from_path("dragons-0a1b2c3d")))
+                    .returning(|slug| Ok(Some(record(10, slug.as_str(), AUTHOR))));
+                repos
+                    .articles
+                    .expect_favorited_among()
+                    .returning(|_, _| Ok(HashSet::new()));
+            });
+            let (_, service) = service(db);
+            let updated = service
+                .update(AUTHOR, "dragons-0a1b2c3d".to_owned(), title_update(title))
+                .await
+                .unwrap();
+            assert_eq!(updated.article.summary.slug, "dragons-0a1b2c3d", "{title}");
+        }
+    }
+
+    #[tokio::test]
+    async fn update_of_other_fields_keeps_the_slug_and_replaces_the_tags() {
+        let db = FakeDb::with(|repos| {
+            repos
+                .articles
+                .expect_find_ref()
+                .returning(|_| Ok(Some(article_ref(10, "dragons", AUTHOR))));
+            repos.articles.expect_slug_exists().never();
+            repos
+                .articles
+                .expect_update()
+                .withf(|_, changes, _| {
+                    *changes
+                        == ArticleChanges {
+                            body: Some("New body".to_owned()),
+                            ..ArticleChanges::default()
+                        }
+                })
+                .times(1)
+                .returning(|_, _, _| Ok(()));
+            repos
+                .tags
+                .expect_replace_for_article()
+                .withf(|id, tags| *id == ArticleId(10) && tags.to_strings() == ["rust"])
+                .times(1)
+                .returning(|_, _| Ok(()));
+            repos
+                .articles
+                .expect_find_by_slug()
+                .returning(|slug| Ok(Some(record(10, slug.as_str(), AUTHOR))));
+            repos
+                .articles
+                .expect_favorited_among()
+                .returning(|_, _| Ok(HashSet::new()));
+        });
+        let (_, service) = service(db);
+        service
+            .update(
+                AUTHOR,
+                "dragons".to_owned(),
+                ArticleUpdate {
+                    body: Some("New body".to_owned()),
+                    tag_list: Some(vec!["rust".to_owned()]),
+                    ..ArticleUpdate::default()
+                },
+            )
+            .await
+            .unwrap();
+    }
+
+    #[tokio::test]
+    async fn update_without_any_field_is_rejected() {
+        let (db, service) = service(FakeDb::default());
+        let error = service
+            .update(AUTHOR, "dragons".to_owned(), ArticleUpdate::default())
+            .await
+            .unwrap_err();
+        assert_eq!(field_names(&error), ["article"]);
+        assert_eq!(db.writes(), 0);
+    }
+
+    #[tokio::test]
+    async fn update_reports_every_invalid_field() {
+        let (db, service) = service(FakeDb::default());
+        let error = service
+            .update(
+                AUTHOR,
+                "dragons".to_owned(),
+                ArticleUpdate {
+                    title: Some(" ".to_owned()),
+                    description: Some(String::new()),
+                    body: Some("\n".to_owned()),
+                    tag_list: Some(vec![" ".to_owned()]),
+                },
+            )
+            .await
+            .unwrap_err();
+        assert_eq!(
+            field_names(&error),
+            ["body", "description", "tagList", "title"]
+        );
+        assert_eq!(db.writes(), 0);
+    }
+
+    #[tokio::test]
+    async fn update_stamps_a_time_not_earlier_than_the_creation() {
+        let created_at = crate::users::now();
+        let stamped: Arc<Mutex<Option<DateTime<Utc>>>> = Arc::default();
+        let seen = Arc::clone(&stamped);
+        let db = FakeDb::with(move |repos| {
+            repos
+                .articles
+                .expect_find_ref()
+                .returning(|_| Ok(Some(article_ref(10, "dragons", AUTHOR))));
+            repos
+                .articles
+                .expect_update()
+                .with(always(), always(), always())
+                .times(1)
+                .returning(move |_, _, now| {
+                    *seen.lock().unwrap() = Some(now);
+                    Ok(())
+                });
+            repos.articles.expect_find_by_slug().returning(move |slug| {
+                let mut record = record(10, slug.as_str(), AUTHOR);
+                record.summary.created_at = created_at;
+                Ok(Some(record))
+            });
+            repos
+                .articles
+                .expect_favorited_among()
+                .returning(|_, _| Ok(HashSet::new()));
+        });
+        let (_, service) = service(db);
+        service
+            .update(
+                AUTHOR,
+                "dragons".to_owned(),
+                ArticleUpdate {
+                    description: Some("Now with more dragons".to_owned()),
+                    ..ArticleUpdate::default()
+                },
+            )
+            .await
+            .unwrap();
+        let now = stamped.lock().unwrap().expect("update was called");
+        assert!(now >= created_at, "{now} < {created_at}");
+    }
+
+    // ------------------------------------------------------------ delete
+
+    #[tokio::test]
+    async fn delete_by_someone_else_is_forbidden() {
+        let db = FakeDb::with(|repos| {
+            repos
+                .articles
+                .expect_find_ref()
+                .returning(|_| Ok(Some(article_ref(10, "dragons", AUTHOR))));
+            repos.articles.expect_delete().never();
+        });
+        let (_, service) = service(db);
+        let error = service
+            .delete(READER, "dragons".to_owned())
+            .await
+            .unwrap_err();
+        assert!(matches!(error, AppError::Forbidden("article")), "{error:?}");
+    }
+
+    #[tokio::test]
+    async fn delete_by_the_author_deletes_the_article() {
+        let db = FakeDb::with(|repos| {
+            repos
+                .articles
+                .expect_find_ref()
+                .with(eq(Slug::from_path("dragons")))
+                .returning(|_| Ok(Some(article_ref(10, "dragons", AUTHOR))));
+            repos
+                .articles
+                .expect_delete()
+                .with(eq(ArticleId(10)))
+                .times(1)
+                .returning(|_| Ok(()));
+        });
+        let (db, service) = service(db);
+        service.delete(AUTHOR, "dragons".to_owned()).await.unwrap();
+        assert_eq!(db.writes(), 1);
+    }
+
+    #[tokio::test]
+    async fn delete_of_an_unknown_slug_is_not_found() {
+        let db = FakeDb::with(|repos| {
+            repos.articles.expect_find_ref().returning(|_| Ok(None));
+            repos.articles.expect_delete().never();
+        });
+        let (_, service) = service(db);
+        let error = service
+            .delete(AUTHOR, "nothing-here".to_owned())
+            .await
+            .unwrap_err();
+        assert!(matches!(error, AppError::NotFound("article")), "{error:?}");
+    }
+
+    // ------------------------------------------------------------ favorites
+
+    /// An article by `AUTHOR` that `READER` has (or has not) favorited.
+    fn favorite_repos(repos: &mut FakeRepos, favorited: bool) {
+        repos
+            .articles
+            .expect_find_ref()
+            .returning(|_| Ok(Some(article_ref(10, "dragons", AUTHOR))));
+        repos.articles.expect_find_by_slug().returning(move |slug| {
+            let mut record = record(10, slug.as_str(), AUTHOR);
+            record.summary.favorites_count = i64::from(favorited);
+            Ok(Some(record))
+        });
+        repos
+            .articles
+            .expect_favorited_among()
+            .with(eq(READER), eq(vec![ArticleId(10)]))
+            .times(1)
+            .returning(move |_, ids| {
+                Ok(if favorited {
+                    ids.iter().copied().collect()
+                } else {
+                    HashSet::new()
+                })
+            });
+        repos
+            .follows
+            .expect_following_among()
+            .with(eq(READER), eq(vec![AUTHOR]))
+            .times(1)
+            .returning(|_, _| Ok(HashSet::from([AUTHOR])));
+    }
+
+    #[tokio::test]
+    async fn favorite_records_the_favorite_and_reports_it() {
+        let db = FakeDb::with(|repos| {
+            favorite_repos(repos, true);
+            repos
+                .articles
+                .expect_favorite()
+                .with(eq(READER), eq(ArticleId(10)), always())
+                .times(1)
+                .returning(|_, _, _| Ok(()));
+        });
+        let (_, service) = service(db);
+        let view = service
+            .favorite(READER, "dragons".to_owned())
+            .await
+            .unwrap();
+        assert!(view.favorited);
+        assert_eq!(view.article.summary.favorites_count, 1);
+        assert!(view.author.following);
+    }
+
+    #[tokio::test]
+    async fn unfavorite_removes_the_favorite_and_reports_it() {
+        let db = FakeDb::with(|repos| {
+            favorite_repos(repos, false);
+            repos
+                .articles
+                .expect_unfavorite()
+                .with(eq(READER), eq(ArticleId(10)))
+                .times(1)
+                .returning(|_, _| Ok(()));
+        });
+        let (_, service) = service(db);
+        let view = service
+            .unfavorite(READER, "dragons".to_owned())
+            .await
+            .unwrap();
+        assert!(!view.favorited);
+        assert_eq!(view.article.summary.favorites_count, 0);
+    }
+
+    #[tokio::test]
+    async fn favorite_of_an_unknown_slug_is_not_found() {
+        let db = FakeDb::with(|repos| {
+            repos.articles.expect_find_ref().returning(|_| Ok(None));
+            repos.articles.expect_favorite().never();
+        });
+        let (_, service) = service(db);
+        let error = service
+            .favorite(READER, "nothing-here".to_owned())
+            .await
+            .unwrap_err();
+        assert!(matches!(error, AppError::NotFound("article")), "{error:?}");
+    }
+
+    // ------------------------------------------------------------ reading
+
+    /// Three articles: two by `AUTHOR`, one by `UserId(3)`.
+    fn page() -> Page<ArticleSummary> {
+        Page {
+            items: vec![
+                summary(10, "a", AUTHOR),
+                summary(11, "b", UserId(3)),
+                summary(12, "c", AUTHOR),
+            ],
+            total: 42,
+        }
+    }
+
+    #[tokio::test]
+    async fn list_for_an_anonymous_viewer_asks_nothing_about_the_viewer() {
+        let db = FakeDb::with(|repos| {
+            repos
+                .articles
+                .expect_list()
+                .with(eq(ArticleFilter::default()), eq(Paging::default()))
+                .times(1)
+                .returning(|_, _| Ok(page()));
+            repos.articles.expect_favorited_among().never();
+            repos.follows.expect_following_among().never();
+        });
+        let (_, service) = service(db);
+        let listed = service
+            .list(None, ArticleFilter::default(), Paging::default())
+            .await
+            .unwrap();
+        assert_eq!(listed.total, 42);
+        assert_eq!(listed.items.len(), 3);
+        assert!(
+            listed
+                .items
+                .iter()
+                .all(|view| !view.favorited && !view.author.following)
+        );
+    }
+
+    #[tokio::test]
+    async fn list_for_a_viewer_personalizes_with_one_query_each() {
+        let filter = ArticleFilter {
+            tag: Some("dragons".to_owned()),
+            ..ArticleFilter::default()
+        };
+        let paging = Paging::new(Some(3), Some(6)).unwrap();
+        let db = FakeDb::with(move |repos| {
+            repos
+                .articles
+                .expect_list()
+                .with(eq(filter), eq(paging))
+                .times(1)
+                .returning(|_, _| Ok(page()));
+            repos
+                .articles
+                .expect_favorited_among()
+                .withf(|user, ids| {
+                    *user == READER && ids == [ArticleId(10), ArticleId(11), ArticleId(12)]
+                })
+                .times(1)
+                .returning(|_, _| Ok(HashSet::from([ArticleId(11)])));
+            repos
+                .follows
+                .expect_following_among()
+                .withf(|user, authors| *user == READER && authors == [AUTHOR, UserId(3)])
+                .times(1)
+                .returning(|_, _| Ok(HashSet::from([AUTHOR])));
+        });
+        let (_, service) = service(db);
+        let listed = service
+            .list(
+                Some(READER),
+                ArticleFilter {
+                    tag: Some("dragons".to_owned()),
+                    ..ArticleFilter::default()
+                },
+                paging,
+            )
+            .await
+            .unwrap();
+        let flags: Vec<_> = listed
+            .items
+            .iter()
+            .map(|view| (view.favorited, view.author.following))
+            .collect();
+        assert_eq!(flags, [(false, true), (true, false), (false, true)]);
+    }
+
+    #[tokio::test]
+    async fn list_by_the_viewer_alone_asks_nothing_about_following() {
+        let db = FakeDb::with(|repos| {
+            repos.articles.expect_list().returning(|_, _| {
+                Ok(Page {
+                    items: vec![summary(10, "a", READER), summary(11, "b", READER)],
+                    total: 2,
+                })
+            });
+            repos
+                .articles
+                .expect_favorited_among()
+                .times(1)
+                .returning(|_, _| Ok(HashSet::new()));
+            repos.follows.expect_following_among().never();
+        });
+        let (_, service) = service(db);
+        let listed = service
+            .list(Some(READER), ArticleFilter::default(), Paging::default())
+            .await
+            .unwrap();
+        assert!(listed.items.iter().all(|view| !view.author.following));
+    }
+
+    #[tokio::test]
+    async fn an_empty_list_asks_nothing_about_the_viewer() {
+        let db = FakeDb::with(|repos| {
+            repos.articles.expect_list().returning(|_, _| {
+                Ok(Page {
+                    items: Vec::new(),
+                    total: 0,
+                })
+            });
+            repos.articles.expect_favorited_among().never();
+            repos.follows.expect_following_among().never();
+        });
+        let (_, service) = service(db);
+        let listed = service
+            .list(Some(READER), ArticleFilter::default(), Paging::default())
+            .await
+            .unwrap();
+        assert!(listed.items.is_empty());
+    }
+
+    #[tokio::test]
+    async fn feed_lists_for_the_reader_and_personalizes_for_them() {
+        let paging = Paging::new(Some(5), None).unwrap();
+        let db = FakeDb::with(move |repos| {
+            repos
+                .articles
+                .expect_feed()
+                .with(eq(READER), eq(paging))
+                .times(1)
+                .returning(|_, _| Ok(page()));
+            repos
+                .articles
+                .expect_favorited_among()
+                .with(eq(READER), always())
+                .times(1)
+                .returning(|_, _| Ok(HashSet::new()));
+            repos
+                .follows
+                .expect_following_among()
+                .with(eq(READER), always())
+                .times(1)
+                .returning(|_, authors| Ok(authors.iter().copied().collect()));
+        });
+        let (db, service) = service(db);
+        let feed = service.feed(READER, paging).await.unwrap();
+        assert_eq!(feed.total, 42);
+        assert!(feed.items.iter().all(|view| view.author.following));
+        assert_eq!(db.writes(), 0);
+    }
+
+    #[tokio::test]
+    async fn get_of_an_unknown_slug_is_not_found() {
+        let db = FakeDb::with(|repos| {
+            repos.articles.expect_find_by_slug().returning(|_| Ok(None));
+        });
+        let (_, service) = service(db);
+        let error = service
+            .get(None, "nothing-here".to_owned())
+            .await
+            .unwrap_err();
+        assert!(matches!(error, AppError::NotFound("article")), "{error:?}");
+    }
+}

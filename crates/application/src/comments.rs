@@ -147,3 +147,320 @@ impl<D: Database> CommentUseCases for CommentService<D> {
             .await
     }
 }
+
+#[cfg(test)]
+mod tests {
+    use std::collections::HashSet;
+
+    use chrono::Utc;
+    use conduit_domain::ArticleId;
+    use conduit_domain::limits::COMMENT_MAX;
+    use mockall::predicate::eq;
+
+    use super::*;
+    use crate::testing::{FakeDb, FakeRepos};
+    use crate::views::{ArticleRef, Author, CommentRef};
+
+    const ARTICLE_AUTHOR: UserId = UserId(1);
+    const COMMENTER: UserId = UserId(2);
+    const READER: UserId = UserId(3);
+
+    fn author(id: UserId) -> Author {
+        Author {
+            id,
+            username: format!("user{}", id.0),
+            bio: None,
+            image: None,
+        }
+    }
+
+    fn comment(id: i64, author_id: UserId) -> CommentRecord {
+        let now = Utc::now();
+        CommentRecord {
+            id: CommentId(id),
+            body: format!("comment {id}"),
+            created_at: now,
+            updated_at: now,
+            author: author(author_id),
+        }
+    }
+
+    fn service(db: FakeDb) -> (Arc<FakeDb>, CommentService<FakeDb>) {
+        let db = Arc::new(db);
+        (Arc::clone(&db), CommentService::new(db))
+    }
+
+    /// The article `dragons` (id 10) exists; every other slug does not.
+    fn with_dragons(repos: &mut FakeRepos) {
+        repos.articles.expect_find_ref().returning(|slug| {
+            Ok((slug.as_str() == "dragons").then(|| ArticleRef {
+                id: ArticleId(10),
+                author_id: ARTICLE_AUTHOR,
+                slug: "dragons".to_owned(),
+            }))
+        });
+    }
+
+    #[tokio::test]
+    async fn add_stores_the_comment_on_the_article() {
+        let db = FakeDb::with(|repos| {
+            with_dragons(repos);
+            repos
+                .comments
+                .expect_insert()
+                .withf(|new| {
+                    new.article_id == ArticleId(10)
+                        && new.author_id == COMMENTER
+                        && new.body == "Thank you so much!"
+                })
+                .times(1)
+                .returning(|new| {
+                    let mut record = comment(5, new.author_id);
+                    record.body.clone_from(&new.body);
+                    Ok(record)
+                });
+        });
+        let (db, service) = service(db);
+        let view = service
+            .add(
+                COMMENTER,
+                "dragons".to_owned(),
+                "Thank you so much!".to_owned(),
+            )
+            .await
+            .unwrap();
+        assert_eq!(view.id, CommentId(5));
+        assert_eq!(view.body, "Thank you so much!");
+        assert_eq!(view.author.username, "user2");
+        assert!(!view.author.following);
+        assert_eq!(db.writes(), 1);
+    }
+
+    #[tokio::test]
+    async fn add_to_an_unknown_article_is_not_found() {
+        let db = FakeDb::with(|repos| {
+            with_dragons(repos);
+            repos.comments.expect_insert().never();
+        });
+        let (_, service) = service(db);
+        let error = service
+            .add(COMMENTER, "nothing-here".to_owned(), "Hello".to_owned())
+            .await
+            .unwrap_err();
+        assert!(matches!(error, AppError::NotFound("article")), "{error:?}");
+    }
+
+    #[tokio::test]
+    async fn add_with_a_blank_or_long_body_is_rejected_without_touching_the_repos() {
+        // No expectation is set: any repository call would panic.
+        let (db, service) = service(FakeDb::default());
+        for body in [
+            String::new(),
+            " \n\t ".to_owned(),
+            "x".repeat(COMMENT_MAX + 1),
+        ] {
+            let error = service
+                .add(COMMENTER, "dragons".to_owned(), body)
+                .await
+                .unwrap_err();
+            let AppError::Validation(errors) = error else {
+                panic!("expected a validation error, got {error:?}");
+            };
+            let fields: Vec<_> = errors.iter().map(|(field, _)| field.as_str()).collect();
+            assert_eq!(fields, ["body"]);
+        }
+        assert_eq!(db.writes(), 0);
+    }
+
+    #[tokio::test]
+    async fn delete_by_someone_else_is_forbidden() {
+        let db = FakeDb::with(|repos| {
+            with_dragons(repos);
+            repos.comments.expect_find_ref().returning(|id| {
+                Ok(Some(CommentRef {
+                    id,
+                    article_id: ArticleId(10),
+                    author_id: COMMENTER,
+                }))
+            });
+            repos.comments.expect_delete().never();
+        });
+        let (_, service) = service(db);
+        // Not even the article's author may delete someone else's comment.
+        for user in [READER, ARTICLE_AUTHOR] {
+            let error = service
+                .delete(user, "dragons".to_owned(), 5)
+                .await
+                .unwrap_err();
+            assert!(matches!(error, AppError::Forbidden("comment")), "{error:?}");
+        }
+    }
+
+    #[tokio::test]
+    async fn delete_of_a_comment_on_another_article_is_not_found() {
+        let db = FakeDb::with(|repos| {
+            with_dragons(repos);
+            repos
+                .comments
+                .expect_find_ref()
+                .with(eq(CommentId(5)))
+                .returning(|id| {
+                    Ok(Some(CommentRef {
+                        id,
+                        article_id: ArticleId(99),
+                        author_id: COMMENTER,
+                    }))
+                });
+            repos.comments.expect_delete().never();
+        });
+        let (_, service) = service(db);
+        let error = service
+            .delete(COMMENTER, "dragons".to_owned(), 5)
+            .await
+            .unwrap_err();
+        assert!(matches!(error, AppError::NotFound("comment")), "{error:?}");
+    }
+
+    #[tokio::test]
+    async fn delete_of_an_unknown_comment_is_not_found() {
+        let db = FakeDb::with(|repos| {
+            with_dragons(repos);
+            repos.comments.expect_find_ref().returning(|_| Ok(None));
+            repos.comments.expect_delete().never();
+        });
+        let (_, service) = service(db);
+        let error = service
+            .delete(COMMENTER, "dragons".to_owned(), 5)
+            .await
+            .unwrap_err();
+        assert!(matches!(error, AppError::NotFound("comment")), "{error:?}");
+    }
+
+    #[tokio::test]
+    async fn delete_on_an_unknown_article_is_not_found() {
+        let db = FakeDb::with(|repos| {
+            with_dragons(repos);
+            repos.comments.expect_find_ref().never();
+            repos.comments.expect_delete().never();
+        });
+        let (_, service) = service(db);
+        let error = service
+            .delete(COMMENTER, "nothing-here".to_owned(), 5)
+            .await
+            .unwrap_err();
+        assert!(matches!(error, AppError::NotFound("article")), "{error:?}");
+    }
+
+    #[tokio::test]
+    async fn delete_by_the_author_deletes_the_comment() {
+        let db = FakeDb::with(|repos| {
+            with_dragons(repos);
+            repos.comments.expect_find_ref().returning(|id| {
+                Ok(Some(CommentRef {
+                    id,
+                    article_id: ArticleId(10),
+                    author_id: COMMENTER,
+                }))
+            });
+            repos
+                .comments
+                .expect_delete()
+                .with(eq(CommentId(5)))
+                .times(1)
+                .returning(|_| Ok(()));
+        });
+        let (db, service) = service(db);
+        service
+            .delete(COMMENTER, "dragons".to_owned(), 5)
+            .await
+            .unwrap();
+        assert_eq!(db.writes(), 1);
+    }
+
+    /// Comments by the article's author, the commenter and the reader.
+    fn with_comments(repos: &mut FakeRepos) {
+        with_dragons(repos);
+        repos
+            .comments
+            .expect_list_for_article()
+            .with(eq(ArticleId(10)))
+            .times(1)
+            .returning(|_| {
+                Ok(vec![
+                    comment(1, COMMENTER),
+                    comment(2, ARTICLE_AUTHOR),
+                    comment(3, READER),
+                    comment(4, COMMENTER),
+                ])
+            });
+    }
+
+    #[tokio::test]
+    async fn list_for_an_anonymous_viewer_follows_nobody() {
+        let db = FakeDb::with(|repos| {
+            with_comments(repos);
+            repos.follows.expect_following_among().never();
+        });
+        let (_, service) = service(db);
+        let comments = service.list(None, "dragons".to_owned()).await.unwrap();
+        assert_eq!(comments.len(), 4);
+        assert!(comments.iter().all(|comment| !comment.author.following));
+    }
+
+    #[tokio::test]
+    async fn list_for_a_viewer_personalizes_following_in_one_query() {
+        let db = FakeDb::with(|repos| {
+            with_comments(repos);
+            repos
+                .follows
+                .expect_following_among()
+                .withf(|viewer, authors| {
+                    *viewer == READER && authors == [ARTICLE_AUTHOR, COMMENTER]
+                })
+                .times(1)
+                .returning(|_, _| Ok(HashSet::from([COMMENTER])));
+        });
+        let (_, service) = service(db);
+        let comments = service
+            .list(Some(READER), "dragons".to_owned())
+            .await
+            .unwrap();
+        let following: Vec<_> = comments
+            .iter()
+            .map(|comment| (comment.id.0, comment.author.following))
+            .collect();
+        assert_eq!(following, [(1, true), (2, false), (3, false), (4, true)]);
+    }
+
+    #[tokio::test]
+    async fn list_of_the_viewers_own_comments_asks_nothing_about_following() {
+        let db = FakeDb::with(|repos| {
+            with_dragons(repos);
+            repos
+                .comments
+                .expect_list_for_article()
+                .returning(|_| Ok(vec![comment(1, READER)]));
+            repos.follows.expect_following_among().never();
+        });
+        let (_, service) = service(db);
+        let comments = service
+            .list(Some(READER), "dragons".to_owned())
+            .await
+            .unwrap();
+        assert!(!comments[0].author.following);
+    }
+
+    #[tokio::test]
+    async fn list_of_an_unknown_article_is_not_found() {
+        let db = FakeDb::with(|repos| {
+            with_dragons(repos);
+            repos.comments.expect_list_for_article().never();
+        });
+        let (_, service) = service(db);
+        let error = service
+            .list(None, "nothing-here".to_owned())
+            .await
+            .unwrap_err();
+        assert!(matches!(error, AppError::NotFound("article")), "{error:?}");
+    }
+}

@@ -31,3 +31,40 @@ impl<D: Database> TagUseCases for TagService<D> {
         self.db.read(|uow| Ok(uow.tags().in_use()?)).await
     }
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::error::RepoError;
+    use crate::testing::FakeDb;
+
+    #[tokio::test]
+    async fn list_returns_the_tags_in_the_repository_order() {
+        let db = FakeDb::with(|repos| {
+            repos.tags.expect_in_use().times(1).returning(|| {
+                Ok(vec![
+                    "welcome".to_owned(),
+                    "dragons".to_owned(),
+                    "zebra".to_owned(),
+                    "angular".to_owned(),
+                ])
+            });
+        });
+        let db = Arc::new(db);
+        let tags = TagService::new(Arc::clone(&db)).list().await.unwrap();
+        assert_eq!(tags, ["welcome", "dragons", "zebra", "angular"]);
+        assert_eq!(db.writes(), 0);
+    }
+
+    #[tokio::test]
+    async fn list_passes_on_a_busy_database() {
+        let db = FakeDb::with(|repos| {
+            repos
+                .tags
+                .expect_in_use()
+                .returning(|| Err(RepoError::Busy));
+        });
+        let error = TagService::new(Arc::new(db)).list().await.unwrap_err();
+        assert!(matches!(error, AppError::Busy), "{error:?}");
+    }
+}

@@ -223,15 +223,15 @@ impl<D: Database> UserUseCases for UserService<D> {
         self.db
             .write(move |uow| {
                 let mut taken = FieldErrors::new();
-                if let Some(email) = &changes.email {
-                    if uow.users().email_taken(email, Some(user))? {
-                        taken.add("email", "has already been taken");
-                    }
+                if let Some(email) = &changes.email
+                    && uow.users().email_taken(email, Some(user))?
+                {
+                    taken.add("email", "has already been taken");
                 }
-                if let Some(username) = &changes.username {
-                    if uow.users().username_taken(username, Some(user))? {
-                        taken.add("username", "has already been taken");
-                    }
+                if let Some(username) = &changes.username
+                    && uow.users().username_taken(username, Some(user))?
+                {
+                    taken.add("username", "has already been taken");
                 }
                 taken.into_result()?;
                 Ok(uow.users().update(user, &changes)?)

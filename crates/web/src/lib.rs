@@ -11,6 +11,8 @@ pub mod extract;
 pub mod handlers;
 pub mod middleware;
 pub mod openapi;
+#[cfg(test)]
+mod test_support;
 
 use std::sync::Arc;
 

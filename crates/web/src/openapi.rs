@@ -74,3 +74,217 @@ pub fn openapi_json() -> Result<String, serde_json::Error> {
     json.push('\n');
     Ok(json)
 }
+
+#[cfg(test)]
+mod tests {
+    use conduit_domain::limits::{
+        BIO_MAX, BODY_MAX, COMMENT_MAX, DESCRIPTION_MAX, EMAIL_MAX, IMAGE_URL_MAX, PASSWORD_MAX,
+        PASSWORD_MIN, TAGS_PER_ARTICLE_MAX, TITLE_MAX, USERNAME_MAX, USERNAME_MIN,
+    };
+    use serde_json::Value;
+
+    use super::*;
+
+    fn document() -> Value {
+        serde_json::to_value(ApiDoc::openapi()).expect("the document serializes")
+    }
+
+    /// Every operation of the RealWorld contract: method, path, operationId.
+    const CONTRACT: [(&str, &str, &str); 19] = [
+        ("post", "/api/users/login", "Login"),
+        ("post", "/api/users", "CreateUser"),
+        ("get", "/api/user", "GetCurrentUser"),
+        ("put", "/api/user", "UpdateCurrentUser"),
+        ("get", "/api/profiles/{username}", "GetProfileByUsername"),
+        (
+            "post",
+            "/api/profiles/{username}/follow",
+            "FollowUserByUsername",
+        ),
+        (
+            "delete",
+            "/api/profiles/{username}/follow",
+            "UnfollowUserByUsername",
+        ),
+        ("get", "/api/articles/feed", "GetArticlesFeed"),
+        ("get", "/api/articles", "GetArticles"),
+        ("post", "/api/articles", "CreateArticle"),
+        ("get", "/api/articles/{slug}", "GetArticle"),
+        ("put", "/api/articles/{slug}", "UpdateArticle"),
+        ("delete", "/api/articles/{slug}", "DeleteArticle"),
+        ("get", "/api/articles/{slug}/comments", "GetArticleComments"),
+        (
+            "post",
+            "/api/articles/{slug}/comments",
+            "CreateArticleComment",
+        ),
+        (
+            "delete",
+            "/api/articles/{slug}/comments/{id}",
+            "DeleteArticleComment",
+        ),
+        (
+            "post",
+            "/api/articles/{slug}/favorite",
+            "CreateArticleFavorite",
+        ),
+        (
+            "delete",
+            "/api/articles/{slug}/favorite",
+            "DeleteArticleFavorite",
+        ),
+        ("get", "/api/tags", "GetTags"),
+    ];
+
+    const METHODS: [&str; 8] = [
+        "get", "put", "post", "delete", "options", "head", "patch", "trace",
+    ];
+
+    #[test]
+    fn every_contract_operation_is_documented_under_its_path_and_method() {
+        let document = document();
+        for (method, path, operation_id) in CONTRACT {
+            let operation = &document["paths"][path][method];
+            assert!(
+                operation.is_object(),
+                "{method} {path} ({operation_id}) is missing"
+            );
+            assert_eq!(operation["operationId"], operation_id, "{method} {path}");
+        }
+    }
+
+    #[test]
+    fn no_operation_beyond_the_contract_is_documented() {
+        let document = document();
+        let mut documented = Vec::new();
+        for (path, item) in document["paths"].as_object().expect("paths") {
+            for method in METHODS {
+                if let Some(operation) = item.get(method) {
+                    documented.push((
+                        method.to_owned(),
+                        path.clone(),
+                        operation["operationId"]
+                            .as_str()
+                            .unwrap_or_default()
+                            .to_owned(),
+                    ));
+                }
+            }
+        }
+        let mut expected: Vec<_> = CONTRACT
+            .iter()
+            .map(|(method, path, id)| ((*method).to_owned(), (*path).to_owned(), (*id).to_owned()))
+            .collect();
+        documented.sort();
+        expected.sort();
+        assert_eq!(documented, expected);
+    }
+
+    #[test]
+    fn the_token_security_scheme_is_an_authorization_header() {
+        let document = document();
+        let scheme = &document["components"]["securitySchemes"]["Token"];
+        assert_eq!(scheme["type"], "apiKey");
+        assert_eq!(scheme["in"], "header");
+        assert_eq!(scheme["name"], "Authorization");
+    }
+
+    #[test]
+    fn protected_operations_require_the_token_and_optional_ones_allow_none() {
+        let document = document();
+        let requirements = |method: &str, path: &str| -> Vec<Value> {
+            document["paths"][path][method]["security"]
+                .as_array()
+                .cloned()
+                .unwrap_or_default()
+        };
+        let token = serde_json::json!({"Token": []});
+        let anonymous = serde_json::json!({});
+        for (method, path) in [
+            ("get", "/api/user"),
+            ("put", "/api/user"),
+            ("get", "/api/articles/feed"),
+            ("post", "/api/articles"),
+            ("delete", "/api/articles/{slug}/comments/{id}"),
+        ] {
+            assert_eq!(
+                requirements(method, path),
+                std::slice::from_ref(&token),
+                "{method} {path}"
+            );
+        }
+        for (method, path) in [
+            ("get", "/api/articles"),
+            ("get", "/api/articles/{slug}"),
+            ("get", "/api/profiles/{username}"),
+        ] {
+            let found = requirements(method, path);
+            assert!(
+                found.contains(&token) && found.contains(&anonymous),
+                "{method} {path}: {found:?}"
+            );
+        }
+        for (method, path) in [("post", "/api/users"), ("post", "/api/users/login")] {
+            assert!(requirements(method, path).is_empty(), "{method} {path}");
+        }
+    }
+
+    /// The documented bound `keyword` of `schema.property`.
+    fn bound(document: &Value, schema: &str, property: &str, keyword: &str) -> Option<u64> {
+        document["components"]["schemas"][schema]["properties"][property][keyword].as_u64()
+    }
+
+    fn limit(value: usize) -> Option<u64> {
+        u64::try_from(value).ok()
+    }
+
+    #[test]
+    fn documented_bounds_equal_the_domain_limits() {
+        let document = document();
+        let cases = [
+            ("NewUser", "username", "minLength", USERNAME_MIN),
+            ("NewUser", "username", "maxLength", USERNAME_MAX),
+            ("NewUser", "email", "maxLength", EMAIL_MAX),
+            ("NewUser", "password", "minLength", PASSWORD_MIN),
+            ("NewUser", "password", "maxLength", PASSWORD_MAX),
+            ("LoginUser", "email", "maxLength", EMAIL_MAX),
+            ("LoginUser", "password", "minLength", 1),
+            ("LoginUser", "password", "maxLength", PASSWORD_MAX),
+            ("UpdateUser", "username", "minLength", USERNAME_MIN),
+            ("UpdateUser", "username", "maxLength", USERNAME_MAX),
+            ("UpdateUser", "email", "maxLength", EMAIL_MAX),
+            ("UpdateUser", "password", "minLength", PASSWORD_MIN),
+            ("UpdateUser", "password", "maxLength", PASSWORD_MAX),
+            ("UpdateUser", "bio", "maxLength", BIO_MAX),
+            ("UpdateUser", "image", "maxLength", IMAGE_URL_MAX),
+            ("NewArticle", "title", "minLength", 1),
+            ("NewArticle", "title", "maxLength", TITLE_MAX),
+            ("NewArticle", "description", "minLength", 1),
+            ("NewArticle", "description", "maxLength", DESCRIPTION_MAX),
+            ("NewArticle", "body", "minLength", 1),
+            ("NewArticle", "body", "maxLength", BODY_MAX),
+            ("NewArticle", "tagList", "maxItems", TAGS_PER_ARTICLE_MAX),
+            ("UpdateArticle", "title", "maxLength", TITLE_MAX),
+            ("UpdateArticle", "description", "maxLength", DESCRIPTION_MAX),
+            ("UpdateArticle", "body", "maxLength", BODY_MAX),
+            ("UpdateArticle", "tagList", "maxItems", TAGS_PER_ARTICLE_MAX),
+            ("NewComment", "body", "minLength", 1),
+            ("NewComment", "body", "maxLength", COMMENT_MAX),
+        ];
+        for (schema, property, keyword, expected) in cases {
+            assert_eq!(
+                bound(&document, schema, property, keyword),
+                limit(expected),
+                "{schema}.{property}.{keyword}"
+            );
+        }
+    }
+
+    #[test]
+    fn the_served_json_is_the_document_with_a_trailing_newline() {
+        let json = openapi_json().expect("the document serializes");
+        assert!(json.ends_with("}\n"));
+        let parsed: Value = serde_json::from_str(&json).expect("valid JSON");
+        assert_eq!(parsed, document());
+    }
+}

@@ -115,3 +115,385 @@ pub async fn update_current_user(
         .await?;
     Ok(web::Json(UserResponse::new(account, caller.token)))
 }
+
+#[cfg(test)]
+mod tests {
+    use actix_web::http::StatusCode;
+    use actix_web::test::TestRequest;
+    use conduit_application::users::SignedIn;
+    use conduit_application::{AppError, AuthFailure, FieldErrors};
+    use serde_json::json;
+
+    use crate::test_support::{CALLER, Mocks, TOKEN, account, internal_error, with_token};
+
+    fn registration(user: serde_json::Value) -> TestRequest {
+        TestRequest::post()
+            .uri("/api/users")
+            .set_json(json!({ "user": user }))
+    }
+
+    fn jake() -> serde_json::Value {
+        json!({"username": "jake", "email": "jake@jake.jake", "password": "jakejake"})
+    }
+
+    #[actix_web::test]
+    async fn create_user_returns_201_and_exactly_the_contract_fields() {
+        let mut mocks = Mocks::anonymous();
+        mocks
+            .users
+            .expect_register()
+            .withf(|registration| {
+                registration.username == "jake"
+                    && registration.email == "jake@jake.jake"
+                    && registration.password == "jakejake"
+            })
+            .times(1)
+            .returning(|_| {
+                Ok(SignedIn {
+                    account: account(),
+                    token: "jwt".to_owned(),
+                })
+            });
+        let reply = mocks.send(registration(jake())).await;
+        assert_eq!(reply.status, StatusCode::CREATED, "{}", reply.text);
+        assert_eq!(
+            reply.body,
+            json!({"user": {
+                "bio": null,
+                "email": "jake@jake.jake",
+                "image": null,
+                "token": "jwt",
+                "username": "jake"
+            }})
+        );
+        assert!(reply.header("x-request-id").is_some());
+    }
+
+    #[actix_web::test]
+    async fn create_user_returns_422_for_every_invalid_field_without_calling_the_use_case() {
+        let mut mocks = Mocks::anonymous();
+        mocks.users.expect_register().never();
+        let reply = mocks
+            .send(registration(json!({
+                "username": "a b",
+                "email": "not-an-email",
+                "password": "short"
+            })))
+            .await;
+        assert_eq!(
+            reply.status,
+            StatusCode::UNPROCESSABLE_ENTITY,
+            "{}",
+            reply.text
+        );
+        reply.assert_errors(&["email", "password", "username"]);
+        assert_eq!(reply.body["errors"]["email"], json!(["is invalid"]));
+        assert_eq!(
+            reply.body["errors"]["password"],
+            json!(["is too short (minimum is 8 characters)"])
+        );
+    }
+
+    #[actix_web::test]
+    async fn create_user_returns_422_naming_a_missing_field() {
+        let mut mocks = Mocks::anonymous();
+        mocks.users.expect_register().never();
+        let reply = mocks
+            .send(registration(
+                json!({"email": "jake@jake.jake", "password": "jakejake"}),
+            ))
+            .await;
+        assert_eq!(reply.status, StatusCode::UNPROCESSABLE_ENTITY);
+        assert_eq!(reply.assert_errors(&["username"]), "can't be blank");
+    }
+
+    #[actix_web::test]
+    async fn create_user_returns_422_naming_a_field_of_the_wrong_type() {
+        let mut mocks = Mocks::anonymous();
+        mocks.users.expect_register().never();
+        let reply = mocks
+            .send(registration(
+                json!({"username": 42, "email": "jake@jake.jake", "password": "jakejake"}),
+            ))
+            .await;
+        assert_eq!(reply.status, StatusCode::UNPROCESSABLE_ENTITY);
+        reply.assert_errors(&["username"]);
+    }
+
+    #[actix_web::test]
+    async fn create_user_returns_400_for_a_body_that_is_not_json() {
+        let mut mocks = Mocks::anonymous();
+        mocks.users.expect_register().never();
+        let reply = mocks
+            .send(
+                TestRequest::post()
+                    .uri("/api/users")
+                    .insert_header(("Content-Type", "application/json"))
+                    .set_payload("{\"user\": "),
+            )
+            .await;
+        assert_eq!(reply.status, StatusCode::BAD_REQUEST);
+        reply.assert_errors(&["body"]);
+    }
+
+    #[actix_web::test]
+    async fn create_user_returns_415_for_a_body_that_is_not_sent_as_json() {
+        let mut mocks = Mocks::anonymous();
+        mocks.users.expect_register().never();
+        let reply = mocks
+            .send(
+                TestRequest::post()
+                    .uri("/api/users")
+                    .insert_header(("Content-Type", "text/plain"))
+                    .set_payload(jake().to_string()),
+            )
+            .await;
+        assert_eq!(reply.status, StatusCode::UNSUPPORTED_MEDIA_TYPE);
+        reply.assert_errors(&["body"]);
+    }
+
+    #[actix_web::test]
+    async fn create_user_returns_422_when_the_email_is_taken() {
+        let mut mocks = Mocks::anonymous();
+        mocks
+            .users
+            .expect_register()
+            .returning(|_| Err(AppError::Conflict("email")));
+        let reply = mocks.send(registration(jake())).await;
+        assert_eq!(reply.status, StatusCode::UNPROCESSABLE_ENTITY);
+        assert_eq!(
+            reply.body,
+            json!({"errors": {"email": ["has already been taken"]}})
+        );
+    }
+
+    #[actix_web::test]
+    async fn create_user_hides_an_internal_error_behind_the_request_id() {
+        let mut mocks = Mocks::anonymous();
+        mocks
+            .users
+            .expect_register()
+            .returning(|_| Err(internal_error()));
+        let reply = mocks.send(registration(jake())).await;
+        reply.assert_opaque_internal_error();
+    }
+
+    #[actix_web::test]
+    async fn login_returns_the_user_with_a_token() {
+        let mut mocks = Mocks::anonymous();
+        mocks
+            .users
+            .expect_login()
+            .withf(|login| login.email == "jake@jake.jake" && login.password == "jakejake")
+            .times(1)
+            .returning(|_| {
+                Ok(SignedIn {
+                    account: account(),
+                    token: "jwt".to_owned(),
+                })
+            });
+        let reply = mocks
+            .send(
+                TestRequest::post()
+                    .uri("/api/users/login")
+                    .set_json(json!({"user": {"email": "jake@jake.jake", "password": "jakejake"}})),
+            )
+            .await;
+        assert_eq!(reply.status, StatusCode::OK, "{}", reply.text);
+        assert_eq!(reply.body["user"]["token"], "jwt");
+        assert_eq!(reply.body["user"]["username"], "jake");
+    }
+
+    #[actix_web::test]
+    async fn login_with_wrong_credentials_returns_401_asking_for_a_token() {
+        let mut mocks = Mocks::anonymous();
+        mocks
+            .users
+            .expect_login()
+            .returning(|_| Err(AppError::InvalidCredentials));
+        let reply = mocks
+            .send(
+                TestRequest::post()
+                    .uri("/api/users/login")
+                    .set_json(json!({"user": {"email": "jake@jake.jake", "password": "wrong"}})),
+            )
+            .await;
+        assert_eq!(reply.status, StatusCode::UNAUTHORIZED);
+        assert_eq!(reply.header("www-authenticate"), Some("Token"));
+        assert_eq!(
+            reply.body,
+            json!({"errors": {"email or password": ["is invalid"]}})
+        );
+    }
+
+    #[actix_web::test]
+    async fn login_with_a_blank_password_returns_422_without_calling_the_use_case() {
+        let mut mocks = Mocks::anonymous();
+        mocks.users.expect_login().never();
+        let reply = mocks
+            .send(
+                TestRequest::post()
+                    .uri("/api/users/login")
+                    .set_json(json!({"user": {"email": "jake@jake.jake", "password": ""}})),
+            )
+            .await;
+        assert_eq!(reply.status, StatusCode::UNPROCESSABLE_ENTITY);
+        assert_eq!(reply.assert_errors(&["password"]), "can't be blank");
+    }
+
+    #[actix_web::test]
+    async fn get_current_user_echoes_the_presented_token() {
+        let mut mocks = Mocks::signed_in();
+        mocks
+            .users
+            .expect_current()
+            .withf(|user| *user == CALLER)
+            .times(1)
+            .returning(|_| Ok(account()));
+        let reply = mocks
+            .send(with_token(TestRequest::get().uri("/api/user")))
+            .await;
+        assert_eq!(reply.status, StatusCode::OK, "{}", reply.text);
+        assert_eq!(
+            reply.body,
+            json!({"user": {
+                "bio": null,
+                "email": "jake@jake.jake",
+                "image": null,
+                "token": TOKEN,
+                "username": "jake"
+            }})
+        );
+    }
+
+    #[actix_web::test]
+    async fn get_current_user_accepts_a_bearer_token() {
+        let mut mocks = Mocks::signed_in();
+        mocks.users.expect_current().returning(|_| Ok(account()));
+        let reply = mocks
+            .send(
+                TestRequest::get()
+                    .uri("/api/user")
+                    .insert_header(("Authorization", format!("Bearer {TOKEN}"))),
+            )
+            .await;
+        assert_eq!(reply.status, StatusCode::OK, "{}", reply.text);
+    }
+
+    #[actix_web::test]
+    async fn get_current_user_without_a_token_returns_401() {
+        let mut mocks = Mocks::anonymous();
+        mocks.users.expect_current().never();
+        let reply = mocks.send(TestRequest::get().uri("/api/user")).await;
+        reply.assert_unauthorized("is missing");
+    }
+
+    #[actix_web::test]
+    async fn get_current_user_with_a_malformed_header_returns_401() {
+        let mut mocks = Mocks::anonymous();
+        mocks.users.expect_current().never();
+        let reply = mocks
+            .send(
+                TestRequest::get()
+                    .uri("/api/user")
+                    .insert_header(("Authorization", "Basic amFrZTpqYWtl")),
+            )
+            .await;
+        reply.assert_unauthorized(AuthFailure::MalformedHeader.message());
+    }
+
+    #[actix_web::test]
+    async fn get_current_user_with_a_rejected_token_returns_401() {
+        let mut mocks = Mocks::default();
+        mocks
+            .users
+            .expect_authenticate()
+            .times(1)
+            .returning(|_| Err(AppError::Unauthorized(AuthFailure::ExpiredToken)));
+        mocks.users.expect_current().never();
+        let reply = mocks
+            .send(with_token(TestRequest::get().uri("/api/user")))
+            .await;
+        reply.assert_unauthorized("has expired");
+    }
+
+    #[actix_web::test]
+    async fn update_current_user_tells_a_null_bio_from_an_absent_one() {
+        let mut mocks = Mocks::signed_in();
+        mocks
+            .users
+            .expect_update()
+            .withf(|user, update| {
+                *user == CALLER
+                    && update.bio == Some(None)
+                    && update.image.is_none()
+                    && update.email.as_deref() == Some("jake@new.example")
+                    && update.username.is_none()
+                    && update.password.is_none()
+            })
+            .times(1)
+            .returning(|_, _| {
+                let mut account = account();
+                account.email = "jake@new.example".to_owned();
+                Ok(account)
+            });
+        let reply = mocks
+            .send(with_token(TestRequest::put().uri("/api/user").set_json(
+                json!({"user": {"email": "jake@new.example", "bio": null}}),
+            )))
+            .await;
+        assert_eq!(reply.status, StatusCode::OK, "{}", reply.text);
+        assert_eq!(reply.body["user"]["email"], "jake@new.example");
+        assert_eq!(reply.body["user"]["token"], TOKEN);
+    }
+
+    #[actix_web::test]
+    async fn update_current_user_returns_422_for_an_invalid_image_without_calling_the_use_case() {
+        let mut mocks = Mocks::signed_in();
+        mocks.users.expect_update().never();
+        let reply = mocks
+            .send(with_token(TestRequest::put().uri("/api/user").set_json(
+                json!({"user": {"image": "javascript:alert(1)", "username": "x"}}),
+            )))
+            .await;
+        assert_eq!(reply.status, StatusCode::UNPROCESSABLE_ENTITY);
+        reply.assert_errors(&["image", "username"]);
+    }
+
+    #[actix_web::test]
+    async fn update_current_user_passes_on_the_use_case_validation() {
+        let mut mocks = Mocks::signed_in();
+        mocks.users.expect_update().returning(|_, _| {
+            Err(AppError::Validation(FieldErrors::single(
+                "user",
+                "must contain at least one field to change",
+            )))
+        });
+        let reply = mocks
+            .send(with_token(
+                TestRequest::put()
+                    .uri("/api/user")
+                    .set_json(json!({"user": {}})),
+            ))
+            .await;
+        assert_eq!(reply.status, StatusCode::UNPROCESSABLE_ENTITY);
+        assert_eq!(
+            reply.body,
+            json!({"errors": {"user": ["must contain at least one field to change"]}})
+        );
+    }
+
+    #[actix_web::test]
+    async fn update_current_user_without_a_token_returns_401() {
+        let mut mocks = Mocks::anonymous();
+        mocks.users.expect_update().never();
+        let reply = mocks
+            .send(
+                TestRequest::put()
+                    .uri("/api/user")
+                    .set_json(json!({"user": {"bio": "hi"}})),
+            )
+            .await;
+        reply.assert_unauthorized("is missing");
+    }
+}
