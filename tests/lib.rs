@@ -78,6 +78,11 @@ impl TestApp {
         settings.workers = 2;
         settings.hash_concurrency = 2;
         settings.db_pool_size = 4;
+        // Tests register and log in far faster than people do; the tests of
+        // the limits turn them back on.
+        settings.rate_login_per_ip = 0;
+        settings.rate_login_per_account = 0;
+        settings.rate_register_per_ip = 0;
         configure(&mut settings);
         let app = Application::build(&settings)
             .await

@@ -1,5 +1,10 @@
 //! Black-box tests: the real server over HTTP, one fresh database per test.
 
+#![expect(
+    clippy::unwrap_used,
+    reason = "black-box tests: failing loudly is the point"
+)]
+
 mod articles;
 mod bad_input;
 mod comments;

@@ -6,6 +6,7 @@
 pub mod articles;
 pub mod comments;
 pub mod error;
+pub mod health;
 pub mod ports;
 pub mod profiles;
 pub mod tags;

@@ -4,16 +4,23 @@
 //! - `CONDUIT_TEST_BACKEND=postgres`: a new database on the server named by
 //!   `CONDUIT_TEST_POSTGRES_URL` (for example
 //!   `postgres://postgres@127.0.0.1:5432/test`), dropped again afterwards.
+//!
+//! Also the fixtures the infrastructure tests share: a migrated
+//! `DieselDatabase`, a raw connection for looking at tables, and builders of
+//! users and articles with whole-second timestamps.
 
 #![expect(
     clippy::expect_used,
     reason = "test support: failing loudly is the point"
 )]
 
+use chrono::{DateTime, Utc};
+use conduit_application::ports::{NewArticle, NewUser, PasswordHash};
+use conduit_domain::{Email, Slug, TagList, UserId, Username};
 use diesel::connection::SimpleConnection;
 use diesel::prelude::*;
 
-use crate::db::BackendKind;
+use crate::db::{BackendKind, DbConnection, DbSettings, DbTarget, DieselDatabase};
 
 /// The backend tests run against.
 ///
@@ -43,42 +50,137 @@ pub struct TestDatabase {
 }
 
 impl TestDatabase {
+    /// A database on the backend the environment selects (see [`backend`]).
+    ///
     /// # Panics
     /// When the database cannot be created: tests cannot run without one.
     pub fn new() -> Self {
         match backend() {
-            BackendKind::Sqlite => {
-                let dir = tempfile::tempdir().expect("creating a temporary directory");
-                let url = format!("sqlite://{}", dir.path().join("conduit.db").display());
-                Self {
-                    url,
-                    _dir: Some(dir),
-                    postgres: None,
-                }
-            }
-            BackendKind::Postgres => {
-                let admin = std::env::var("CONDUIT_TEST_POSTGRES_URL")
-                    .expect("CONDUIT_TEST_POSTGRES_URL is set");
-                let name = format!("conduit_test_{}", uuid::Uuid::new_v4().simple());
-                let mut conn = PgConnection::establish(&admin)
-                    .unwrap_or_else(|error| panic!("connecting to {admin}: {error}"));
-                conn.batch_execute(&format!("CREATE DATABASE {name}"))
-                    .unwrap_or_else(|error| panic!("creating database {name}: {error}"));
-                let base = admin
-                    .rsplit_once('/')
-                    .map_or(admin.as_str(), |(base, _)| base);
-                Self {
-                    url: format!("{base}/{name}"),
-                    _dir: None,
-                    postgres: Some((admin, name)),
-                }
-            }
+            BackendKind::Sqlite => Self::sqlite(),
+            BackendKind::Postgres => Self::postgres(
+                &std::env::var("CONDUIT_TEST_POSTGRES_URL")
+                    .expect("CONDUIT_TEST_POSTGRES_URL is set"),
+            ),
+        }
+    }
+
+    /// A SQLite file in a new temporary directory, whatever the environment says.
+    ///
+    /// # Panics
+    /// When the temporary directory cannot be created.
+    pub fn sqlite() -> Self {
+        let dir = tempfile::tempdir().expect("creating a temporary directory");
+        let url = format!("sqlite://{}", dir.path().join("conduit.db").display());
+        Self {
+            url,
+            _dir: Some(dir),
+            postgres: None,
+        }
+    }
+
+    /// A new PostgreSQL database on the server `admin` connects to (for
+    /// example `postgres://postgres@127.0.0.1:5432/test`), whatever the
+    /// environment says. It is dropped with this value.
+    ///
+    /// # Panics
+    /// When the server is unreachable or refuses to create the database.
+    pub fn postgres(admin: &str) -> Self {
+        let name = format!("conduit_test_{}", uuid::Uuid::new_v4().simple());
+        let mut conn = PgConnection::establish(admin)
+            .unwrap_or_else(|error| panic!("connecting to {admin}: {error}"));
+        conn.batch_execute(&format!("CREATE DATABASE {name}"))
+            .unwrap_or_else(|error| panic!("creating database {name}: {error}"));
+        let base = admin.rsplit_once('/').map_or(admin, |(base, _)| base);
+        Self {
+            url: format!("{base}/{name}"),
+            _dir: None,
+            postgres: Some((admin.to_owned(), name)),
         }
     }
 
     pub fn url(&self) -> &str {
         &self.url
     }
+
+    /// The default settings for this database, to adjust before [`Self::open`].
+    pub fn settings(&self) -> DbSettings {
+        DbSettings::new(&self.url)
+    }
+
+    /// A `DieselDatabase` on this database with `settings`, migrated.
+    ///
+    /// # Panics
+    /// When the database is unreachable or a migration fails.
+    pub async fn open(&self, settings: DbSettings) -> DieselDatabase {
+        let db = DieselDatabase::connect(settings).expect("building the pool");
+        db.migrate().await.expect("migrating the test database");
+        db
+    }
+
+    /// A `DieselDatabase` on this database with the default settings, migrated.
+    ///
+    /// # Panics
+    /// When the database is unreachable or a migration fails.
+    pub async fn migrated(&self) -> DieselDatabase {
+        self.open(self.settings()).await
+    }
+
+    /// A plain connection outside the pool, for assertions that look at the
+    /// tables directly (rows the repositories do not expose).
+    ///
+    /// # Panics
+    /// When the database is unreachable.
+    pub fn raw_connection(&self) -> DbConnection {
+        match DbTarget::parse(&self.url) {
+            DbTarget::Sqlite(path) => DbConnection::Sqlite(
+                SqliteConnection::establish(&path.to_string_lossy())
+                    .unwrap_or_else(|error| panic!("opening {}: {error}", path.display())),
+            ),
+            DbTarget::Postgres(url) => DbConnection::Postgres(
+                PgConnection::establish(&url)
+                    .unwrap_or_else(|error| panic!("connecting to the test database: {error}")),
+            ),
+        }
+    }
+}
+
+/// A fixed instant plus `seconds`: whole seconds survive both backends'
+/// timestamp precision, so values read back compare equal.
+pub fn at(seconds: i64) -> DateTime<Utc> {
+    DateTime::from_timestamp(1_767_225_600 + seconds, 0).expect("a representable instant")
+}
+
+/// A user named `name` with the email `{name}@example.com`, created at `at(0)`.
+///
+/// # Panics
+/// When `name` is not a valid username.
+pub fn new_user(name: &str) -> NewUser {
+    NewUser {
+        username: Username::parse(name).expect("a valid username"),
+        email: Email::parse(format!("{name}@example.com")).expect("a valid email"),
+        password_hash: PasswordHash::new(format!("hash-of-{name}")),
+        now: at(0),
+    }
+}
+
+/// An article with the slug `slug` by `author`, created at `at(0)`.
+pub fn new_article(slug: &str, author: UserId) -> NewArticle {
+    NewArticle {
+        slug: Slug::from_path(slug),
+        title: format!("Title of {slug}"),
+        description: format!("Description of {slug}"),
+        body: format!("Body of {slug}"),
+        author_id: author,
+        now: at(0),
+    }
+}
+
+/// A tag list from names.
+///
+/// # Panics
+/// When a name is not a valid tag.
+pub fn tag_list(names: &[&str]) -> TagList {
+    TagList::parse(names.iter().map(|name| (*name).to_owned())).expect("valid tags")
 }
 
 impl Default for TestDatabase {
@@ -89,10 +191,10 @@ impl Default for TestDatabase {
 
 impl Drop for TestDatabase {
     fn drop(&mut self) {
-        if let Some((admin, name)) = &self.postgres {
-            if let Ok(mut conn) = PgConnection::establish(admin) {
-                let _ = conn.batch_execute(&format!("DROP DATABASE IF EXISTS {name} WITH (FORCE)"));
-            }
+        if let Some((admin, name)) = &self.postgres
+            && let Ok(mut conn) = PgConnection::establish(admin)
+        {
+            let _ = conn.batch_execute(&format!("DROP DATABASE IF EXISTS {name} WITH (FORCE)"));
         }
     }
 }

@@ -110,6 +110,47 @@ pub struct Settings {
     /// log-ins and registrations queue, so a flood cannot starve other requests.
     #[arg(long, env = "CONDUIT_HASH_CONCURRENCY", default_value_t = 0)]
     pub hash_concurrency: usize,
+
+    /// Time a client has to send a request's headers, and then its body.
+    #[arg(long, env = "CONDUIT_REQUEST_TIMEOUT", default_value = "10s", value_parser = humantime::parse_duration)]
+    pub request_timeout: Duration,
+
+    /// How long an idle keep-alive connection stays open.
+    #[arg(long, env = "CONDUIT_KEEP_ALIVE", default_value = "5s", value_parser = humantime::parse_duration)]
+    pub keep_alive: Duration,
+
+    /// On SIGTERM or Ctrl-C: how long in-flight requests may take to finish.
+    #[arg(long, env = "CONDUIT_SHUTDOWN_GRACE", default_value = "30s", value_parser = humantime::parse_duration)]
+    pub shutdown_grace: Duration,
+
+    /// Log-in attempts per minute from one client address; 0 turns the limit off.
+    #[arg(long, env = "CONDUIT_RATE_LOGIN_PER_IP", default_value_t = 60)]
+    pub rate_login_per_ip: u32,
+
+    /// Log-in attempts per minute for one account (email); 0 turns the limit off.
+    #[arg(long, env = "CONDUIT_RATE_LOGIN_PER_ACCOUNT", default_value_t = 10)]
+    pub rate_login_per_account: u32,
+
+    /// Registrations per minute from one client address; 0 turns the limit off.
+    #[arg(long, env = "CONDUIT_RATE_REGISTER_PER_IP", default_value_t = 20)]
+    pub rate_register_per_ip: u32,
+
+    /// Behind a reverse proxy: take the client address for rate limits from
+    /// the last `X-Forwarded-For` entry. Never enable without such a proxy.
+    #[arg(long, env = "CONDUIT_TRUST_FORWARDED_FOR", default_value_t = false, action = clap::ArgAction::Set)]
+    pub trust_forwarded_for: bool,
+
+    /// How long `/health/ready` waits for the database.
+    #[arg(long, env = "CONDUIT_READINESS_TIMEOUT", default_value = "2s", value_parser = humantime::parse_duration)]
+    pub readiness_timeout: Duration,
+
+    /// PEM certificate chain: with `CONDUIT_TLS_KEY`, serve HTTPS (rustls).
+    #[arg(long, env = "CONDUIT_TLS_CERT", requires = "tls_key")]
+    pub tls_cert: Option<PathBuf>,
+
+    /// PEM private key (PKCS#8, PKCS#1 or SEC1) of `CONDUIT_TLS_CERT`.
+    #[arg(long, env = "CONDUIT_TLS_KEY", requires = "tls_cert")]
+    pub tls_key: Option<PathBuf>,
 }
 
 impl Settings {

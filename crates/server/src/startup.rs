@@ -3,11 +3,15 @@
 //! HTTP layer.
 
 use std::net::TcpListener;
+use std::num::NonZeroU32;
+use std::path::Path;
 use std::sync::Arc;
+use std::time::Duration;
 
 use anyhow::Context;
 use conduit_application::articles::ArticleService;
 use conduit_application::comments::CommentService;
+use conduit_application::health::HealthCheck;
 use conduit_application::ports::{PasswordHasher, TokenService};
 use conduit_application::profiles::ProfileService;
 use conduit_application::tags::TagService;
@@ -15,7 +19,8 @@ use conduit_application::users::UserService;
 use conduit_infrastructure::db::{DbSettings, DieselDatabase};
 use conduit_infrastructure::hashing::Argon2Hasher;
 use conduit_infrastructure::tokens::{JwtTokenService, load_or_create_secret};
-use conduit_web::{HttpSettings, Services};
+use conduit_web::rate_limit::RateLimitSettings;
+use conduit_web::{HttpSettings, Services, WebState};
 
 use crate::config::{Settings, cores};
 
@@ -75,7 +80,56 @@ pub fn services(settings: &Settings, db: &Arc<DieselDatabase>) -> anyhow::Result
         articles: Arc::new(ArticleService::new(Arc::clone(db))),
         comments: Arc::new(CommentService::new(Arc::clone(db))),
         tags: Arc::new(TagService::new(Arc::clone(db))),
+        health: Arc::clone(db) as Arc<dyn HealthCheck>,
     })
+}
+
+/// The HTTP layer's settings from the configuration.
+pub fn http_settings(settings: &Settings) -> HttpSettings {
+    HttpSettings {
+        json_limit: settings.json_limit,
+        body_timeout: settings.request_timeout,
+        cors_origins: settings
+            .cors_origins
+            .iter()
+            .map(|origin| origin.trim().to_owned())
+            .filter(|origin| !origin.is_empty())
+            .collect(),
+        rate_limits: RateLimitSettings {
+            login_per_ip: NonZeroU32::new(settings.rate_login_per_ip),
+            login_per_account: NonZeroU32::new(settings.rate_login_per_account),
+            register_per_ip: NonZeroU32::new(settings.rate_register_per_ip),
+            trust_forwarded_for: settings.trust_forwarded_for,
+        },
+        readiness_timeout: settings.readiness_timeout,
+        tls: settings.tls_cert.is_some(),
+    }
+}
+
+/// The rustls configuration for the certificate and key files.
+///
+/// # Errors
+/// When a file cannot be read or holds no usable certificate or key.
+pub fn tls_config(cert: &Path, key: &Path) -> anyhow::Result<rustls::ServerConfig> {
+    use rustls_pki_types::pem::PemObject;
+    use rustls_pki_types::{CertificateDer, PrivateKeyDer};
+
+    let chain = CertificateDer::pem_file_iter(cert)
+        .with_context(|| format!("reading {}", cert.display()))?
+        .collect::<Result<Vec<_>, _>>()
+        .with_context(|| format!("parsing {}", cert.display()))?;
+    anyhow::ensure!(!chain.is_empty(), "{} holds no certificate", cert.display());
+    let key = PrivateKeyDer::from_pem_file(key)
+        .with_context(|| format!("reading the private key {}", key.display()))?;
+    let mut config = rustls::ServerConfig::builder_with_provider(Arc::new(
+        rustls::crypto::ring::default_provider(),
+    ))
+    .with_safe_default_protocol_versions()?
+    .with_no_client_auth()
+    .with_single_cert(chain, key)
+    .context("the certificate and the key do not match")?;
+    config.alpn_protocols = vec![b"http/1.1".to_vec()];
+    Ok(config)
 }
 
 /// A bound, not yet running, server.
@@ -93,14 +147,10 @@ impl Application {
     pub async fn build(settings: &Settings) -> anyhow::Result<Self> {
         let db = open_database(settings).await?;
         let services = services(settings, &db)?;
-        let http = HttpSettings {
-            json_limit: settings.json_limit,
-            cors_origins: settings
-                .cors_origins
-                .iter()
-                .map(|origin| origin.trim().to_owned())
-                .filter(|origin| !origin.is_empty())
-                .collect(),
+        let state = WebState::new(http_settings(settings));
+        let tls = match (&settings.tls_cert, &settings.tls_key) {
+            (Some(cert), Some(key)) => Some(tls_config(cert, key)?),
+            _ => None,
         };
         let listener = TcpListener::bind(settings.bind)
             .with_context(|| format!("binding {}", settings.bind))?;
@@ -109,12 +159,26 @@ impl Application {
             0 => cores(),
             n => n,
         };
-        let server =
-            actix_web::HttpServer::new(move || conduit_web::app(services.clone(), http.clone()))
-                .workers(workers)
-                .listen(listener)?
-                .run();
-        tracing::info!(address = %settings.bind, port, workers, "listening");
+        let server = actix_web::HttpServer::new(move || {
+            conduit_web::app(services.clone(), Arc::clone(&state))
+        })
+        .workers(workers)
+        // A slow or idle client holds no worker: it must send its headers in
+        // time, and idle keep-alive connections are closed.
+        .client_request_timeout(settings.request_timeout)
+        .client_disconnect_timeout(Duration::from_secs(1))
+        .keep_alive(settings.keep_alive)
+        // On SIGTERM/SIGINT: stop accepting, let in-flight requests finish
+        // within the grace period, then stop the workers (which drops the
+        // services and with them the connection pool).
+        .shutdown_timeout(settings.shutdown_grace.as_secs());
+        let scheme = if tls.is_some() { "https" } else { "http" };
+        let server = match tls {
+            Some(config) => server.listen_rustls_0_23(listener, config)?,
+            None => server.listen(listener)?,
+        }
+        .run();
+        tracing::info!(address = %settings.bind, port, workers, scheme, "listening");
         Ok(Self { port, server })
     }
 

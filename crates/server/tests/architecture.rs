@@ -2,6 +2,8 @@
 //! inward only (web and infrastructure → application → domain), and the
 //! frameworks stay at the edges.
 
+#![expect(clippy::expect_used, reason = "a test: failing loudly is the point")]
+
 use std::collections::BTreeMap;
 use std::process::Command;
 
@@ -11,15 +13,31 @@ const FORBIDDEN: &[(&str, &[&str])] = &[
     (
         "conduit-domain",
         &[
-            "conduit-*", "diesel*", "actix*", "utoipa*", "serde_json", "tokio", "r2d2", "argon2",
-            "jsonwebtoken", "reqwest",
+            "conduit-*",
+            "diesel*",
+            "actix*",
+            "utoipa*",
+            "serde_json",
+            "tokio",
+            "r2d2",
+            "argon2",
+            "jsonwebtoken",
+            "reqwest",
         ],
     ),
     (
         "conduit-application",
         &[
-            "conduit-infrastructure", "conduit-web", "conduit-server",
-            "diesel*", "actix*", "utoipa*", "serde_json", "r2d2", "argon2", "jsonwebtoken",
+            "conduit-infrastructure",
+            "conduit-web",
+            "conduit-server",
+            "diesel*",
+            "actix*",
+            "utoipa*",
+            "serde_json",
+            "r2d2",
+            "argon2",
+            "jsonwebtoken",
             "reqwest",
         ],
     ),
@@ -30,7 +48,12 @@ const FORBIDDEN: &[(&str, &[&str])] = &[
     (
         "conduit-web",
         &[
-            "conduit-infrastructure", "conduit-server", "diesel*", "r2d2", "argon2", "jsonwebtoken",
+            "conduit-infrastructure",
+            "conduit-server",
+            "diesel*",
+            "r2d2",
+            "argon2",
+            "jsonwebtoken",
         ],
     ),
 ];
@@ -63,12 +86,23 @@ fn violations(dependencies: &BTreeMap<String, Vec<String>>) -> Vec<String> {
 fn workspace_dependencies() -> BTreeMap<String, Vec<String>> {
     let cargo = std::env::var("CARGO").unwrap_or_else(|_| "cargo".to_owned());
     let output = Command::new(cargo)
-        .args(["metadata", "--format-version", "1", "--no-deps", "--offline"])
+        .args([
+            "metadata",
+            "--format-version",
+            "1",
+            "--no-deps",
+            "--offline",
+        ])
         .current_dir(env!("CARGO_MANIFEST_DIR"))
         .output()
         .expect("running cargo metadata");
-    assert!(output.status.success(), "{}", String::from_utf8_lossy(&output.stderr));
-    let metadata: serde_json::Value = serde_json::from_slice(&output.stdout).expect("metadata is JSON");
+    assert!(
+        output.status.success(),
+        "{}",
+        String::from_utf8_lossy(&output.stderr)
+    );
+    let metadata: serde_json::Value =
+        serde_json::from_slice(&output.stdout).expect("metadata is JSON");
     metadata["packages"]
         .as_array()
         .expect("a package list")
@@ -90,7 +124,11 @@ fn workspace_dependencies() -> BTreeMap<String, Vec<String>> {
 fn dependencies_point_inward_only() {
     let dependencies = workspace_dependencies();
     let found = violations(&dependencies);
-    assert!(found.is_empty(), "outward dependencies:\n{}", found.join("\n"));
+    assert!(
+        found.is_empty(),
+        "outward dependencies:\n{}",
+        found.join("\n")
+    );
     // The check really sees the edges it allows.
     assert!(dependencies["conduit-application"].contains(&"conduit-domain".to_owned()));
     assert!(dependencies["conduit-infrastructure"].contains(&"diesel".to_owned()));

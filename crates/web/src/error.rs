@@ -46,6 +46,12 @@ pub enum ApiError {
     PayloadTooLarge {
         limit: usize,
     },
+    /// The body did not arrive in time (408).
+    BodyTimeout,
+    /// Too many attempts; the next one may pass after `retry_after` (429).
+    TooManyRequests {
+        retry_after: std::time::Duration,
+    },
 }
 
 impl From<AppError> for ApiError {
@@ -61,6 +67,10 @@ impl std::fmt::Display for ApiError {
             Self::MalformedBody(reason) => write!(f, "malformed body: {reason}"),
             Self::UnsupportedMediaType => f.write_str("unsupported media type"),
             Self::PayloadTooLarge { limit } => write!(f, "payload larger than {limit} bytes"),
+            Self::BodyTimeout => f.write_str("request body timed out"),
+            Self::TooManyRequests { retry_after } => {
+                write!(f, "too many requests, retry after {retry_after:?}")
+            }
         }
     }
 }
@@ -104,6 +114,14 @@ impl ApiError {
                 "body",
                 format!("is too large (maximum is {limit} bytes)"),
             ),
+            Self::BodyTimeout => GenericErrorModel::single("body", "did not arrive in time"),
+            Self::TooManyRequests { .. } => GenericErrorModel::single(
+                "request",
+                format!(
+                    "too many attempts, retry in {} seconds",
+                    retry_seconds(self)
+                ),
+            ),
         }
     }
 }
@@ -124,6 +142,8 @@ impl ResponseError for ApiError {
             Self::MalformedBody(_) => StatusCode::BAD_REQUEST,
             Self::UnsupportedMediaType => StatusCode::UNSUPPORTED_MEDIA_TYPE,
             Self::PayloadTooLarge { .. } => StatusCode::PAYLOAD_TOO_LARGE,
+            Self::BodyTimeout => StatusCode::REQUEST_TIMEOUT,
+            Self::TooManyRequests { .. } => StatusCode::TOO_MANY_REQUESTS,
         }
     }
 
@@ -138,6 +158,9 @@ impl ResponseError for ApiError {
             Self::App(AppError::Busy | AppError::Unavailable(_)) => {
                 response.insert_header((header::RETRY_AFTER, HeaderValue::from_static("1")));
             }
+            Self::TooManyRequests { .. } => {
+                response.insert_header((header::RETRY_AFTER, retry_seconds(self)));
+            }
             _ => {}
         }
         if let Self::App(AppError::Internal(cause) | AppError::Unavailable(cause)) = self {
@@ -148,6 +171,17 @@ impl ResponseError for ApiError {
             tracing::debug!(?failure, "authentication failed");
         }
         response.json(self.body())
+    }
+}
+
+/// Whole seconds to wait before retrying, rounded up, at least 1.
+fn retry_seconds(error: &ApiError) -> u64 {
+    match error {
+        ApiError::TooManyRequests { retry_after } => {
+            let whole = retry_after.as_secs() + u64::from(retry_after.subsec_nanos() > 0);
+            whole.max(1)
+        }
+        _ => 1,
     }
 }
 
@@ -199,6 +233,24 @@ pub struct PayloadTooLarge(
 #[derive(IntoResponses)]
 #[response(status = 415, example = json!({"errors": {"body": ["must be sent with Content-Type: application/json"]}}))]
 pub struct UnsupportedMediaType(
+    #[expect(dead_code, reason = "documents the response body only")] GenericErrorModel,
+);
+
+/// The body did not arrive within the request timeout.
+#[derive(IntoResponses)]
+#[response(status = 408, example = json!({"errors": {"body": ["did not arrive in time"]}}))]
+pub struct RequestTimeout(
+    #[expect(dead_code, reason = "documents the response body only")] GenericErrorModel,
+);
+
+/// Too many attempts from this address or for this account.
+#[derive(IntoResponses)]
+#[response(
+    status = 429,
+    headers(("Retry-After" = String, description = "Seconds until the next attempt may pass")),
+    example = json!({"errors": {"request": ["too many attempts, retry in 6 seconds"]}})
+)]
+pub struct TooManyRequests(
     #[expect(dead_code, reason = "documents the response body only")] GenericErrorModel,
 );
 

@@ -15,7 +15,7 @@ use futures_util::StreamExt;
 use serde::de::DeserializeOwned;
 use validator::{Validate, ValidationErrors, ValidationErrorsKind};
 
-use crate::HttpSettings;
+use crate::WebState;
 use crate::error::{ApiError, unauthorized};
 
 /// A JSON body that was parsed and passed its `validator` rules.
@@ -183,18 +183,23 @@ impl<T: DeserializeOwned + Validate + 'static> FromRequest for ValidJson<T> {
     type Future = Pin<Box<dyn Future<Output = Result<Self, ApiError>>>>;
 
     fn from_request(req: &HttpRequest, payload: &mut Payload) -> Self::Future {
-        let limit = req
-            .app_data::<Data<HttpSettings>>()
-            .map_or(HttpSettings::default().json_limit, |settings| {
-                settings.json_limit
-            });
+        let (limit, timeout) = req.app_data::<Data<WebState>>().map_or_else(
+            || {
+                let defaults = crate::HttpSettings::default();
+                (defaults.json_limit, defaults.body_timeout)
+            },
+            |state| (state.settings.json_limit, state.settings.body_timeout),
+        );
         let json = is_json(req);
         let payload = payload.take();
         Box::pin(async move {
             if !json {
                 return Err(ApiError::UnsupportedMediaType);
             }
-            let bytes = read_body(payload, limit).await?;
+            // A client trickling its body may not hold the request forever.
+            let bytes = tokio::time::timeout(timeout, read_body(payload, limit))
+                .await
+                .map_err(|_| ApiError::BodyTimeout)??;
             parse_json(&bytes).map(ValidJson)
         })
     }

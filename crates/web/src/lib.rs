@@ -9,12 +9,15 @@ pub mod dto;
 pub mod error;
 pub mod extract;
 pub mod handlers;
+pub mod metrics;
 pub mod middleware;
 pub mod openapi;
+pub mod rate_limit;
 #[cfg(test)]
 mod test_support;
 
 use std::sync::Arc;
+use std::time::Duration;
 
 use actix_cors::Cors;
 use actix_web::body::MessageBody;
@@ -25,6 +28,7 @@ use actix_web::{App, HttpResponse};
 use conduit_application::FieldErrors;
 use conduit_application::articles::ArticleUseCases;
 use conduit_application::comments::CommentUseCases;
+use conduit_application::health::HealthCheck;
 use conduit_application::profiles::ProfileUseCases;
 use conduit_application::tags::TagUseCases;
 use conduit_application::users::UserUseCases;
@@ -32,7 +36,9 @@ use utoipa::OpenApi;
 use utoipa_swagger_ui::SwaggerUi;
 
 use crate::error::ApiError;
-use crate::handlers::{articles, comments, profiles, tags, users};
+use crate::handlers::{articles, comments, health, profiles, tags, users};
+use crate::metrics::Metrics;
+use crate::rate_limit::{RateLimitSettings, RateLimits};
 
 /// Where the OpenAPI document is served.
 pub const OPENAPI_PATH: &str = "/api-docs/openapi.json";
@@ -45,6 +51,7 @@ pub struct Services {
     pub articles: Arc<dyn ArticleUseCases>,
     pub comments: Arc<dyn CommentUseCases>,
     pub tags: Arc<dyn TagUseCases>,
+    pub health: Arc<dyn HealthCheck>,
 }
 
 /// HTTP settings the handlers need.
@@ -52,16 +59,45 @@ pub struct Services {
 pub struct HttpSettings {
     /// Largest accepted JSON body, in bytes.
     pub json_limit: usize,
+    /// How long a client may take to send a request body.
+    pub body_timeout: Duration,
     /// Origins allowed by CORS; empty means any origin (without credentials).
     pub cors_origins: Vec<String>,
+    /// Limits on log-in and registration attempts.
+    pub rate_limits: RateLimitSettings,
+    /// How long `/health/ready` waits for the database.
+    pub readiness_timeout: Duration,
+    /// Served over TLS: responses then carry `Strict-Transport-Security`.
+    pub tls: bool,
 }
 
 impl Default for HttpSettings {
     fn default() -> Self {
         Self {
             json_limit: 1024 * 1024,
+            body_timeout: Duration::from_secs(10),
             cors_origins: Vec::new(),
+            rate_limits: RateLimitSettings::default(),
+            readiness_timeout: Duration::from_secs(2),
+            tls: false,
         }
+    }
+}
+
+/// State shared by every worker: settings, metrics and rate-limit buckets.
+pub struct WebState {
+    pub settings: HttpSettings,
+    pub metrics: Arc<Metrics>,
+    pub limits: RateLimits,
+}
+
+impl WebState {
+    pub fn new(settings: HttpSettings) -> Arc<Self> {
+        Arc::new(Self {
+            limits: RateLimits::new(settings.rate_limits),
+            metrics: Arc::new(Metrics::new()),
+            settings,
+        })
     }
 }
 
@@ -136,7 +172,10 @@ pub fn api_routes(cfg: &mut web::ServiceConfig) {
                     .route(web::delete().to(articles::delete_article_favorite)),
             )
             .service(web::resource("/tags").route(web::get().to(tags::get_tags))),
-    );
+    )
+    .service(web::resource("/health/live").route(web::get().to(health::live)))
+    .service(web::resource("/health/ready").route(web::get().to(health::ready)))
+    .service(web::resource("/metrics").route(web::get().to(health::metrics)));
 }
 
 async fn not_found() -> HttpResponse {
@@ -144,9 +183,10 @@ async fn not_found() -> HttpResponse {
 }
 
 /// The whole application: routes, documentation, CORS and the request envelope.
+/// `state` is made once (`WebState::new`) and shared by every worker.
 pub fn app(
     services: Services,
-    settings: HttpSettings,
+    state: Arc<WebState>,
 ) -> App<
     impl ServiceFactory<
         ServiceRequest,
@@ -156,14 +196,15 @@ pub fn app(
         InitError = (),
     >,
 > {
-    let cors = cors(&settings);
+    let cors = cors(&state.settings);
     App::new()
         .app_data(Data::from(services.users))
         .app_data(Data::from(services.profiles))
         .app_data(Data::from(services.articles))
         .app_data(Data::from(services.comments))
         .app_data(Data::from(services.tags))
-        .app_data(Data::new(settings))
+        .app_data(Data::from(services.health))
+        .app_data(Data::from(state))
         .app_data(QueryConfig::default().error_handler(|_, _| {
             ApiError::validation(FieldErrors::single("query", "is invalid")).into()
         }))

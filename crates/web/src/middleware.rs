@@ -10,11 +10,50 @@ use actix_web::dev::{ServiceRequest, ServiceResponse};
 use actix_web::http::StatusCode;
 use actix_web::http::header::{self, HeaderName, HeaderValue};
 use actix_web::middleware::Next;
+use actix_web::web::Data;
 use actix_web::{HttpMessage, HttpResponse};
 use futures_util::FutureExt;
 use tracing::Instrument;
 
+use crate::WebState;
 use crate::error::GenericErrorModel;
+
+/// The JSON API loads nothing and may not be framed.
+const API_CSP: &str =
+    "default-src 'none'; frame-ancestors 'none'; base-uri 'none'; form-action 'none'";
+/// Swagger UI loads its own script, styles and images, and calls the API.
+const DOCS_CSP: &str = "default-src 'none'; script-src 'self'; style-src 'self' 'unsafe-inline'; \
+    img-src 'self' data:; connect-src 'self'; font-src 'self'; frame-ancestors 'none'; base-uri 'none'; \
+    form-action 'none'";
+
+/// Headers every response carries.
+fn add_security_headers(headers: &mut header::HeaderMap, path: &str, tls: bool) {
+    let csp = if path.starts_with("/swagger-ui") {
+        DOCS_CSP
+    } else {
+        API_CSP
+    };
+    headers.insert(
+        header::CONTENT_SECURITY_POLICY,
+        HeaderValue::from_static(csp),
+    );
+    headers.insert(
+        header::X_CONTENT_TYPE_OPTIONS,
+        HeaderValue::from_static("nosniff"),
+    );
+    headers.insert(
+        header::REFERRER_POLICY,
+        HeaderValue::from_static("no-referrer"),
+    );
+    headers.insert(header::X_FRAME_OPTIONS, HeaderValue::from_static("DENY"));
+    if tls {
+        headers.insert(
+            header::STRICT_TRANSPORT_SECURITY,
+            HeaderValue::from_static("max-age=31536000; includeSubDomains"),
+        );
+    }
+    headers.remove(header::SERVER);
+}
 
 pub const REQUEST_ID_HEADER: HeaderName = HeaderName::from_static("x-request-id");
 
@@ -101,12 +140,28 @@ impl actix_web::ResponseError for EnvelopeError {
         if let Ok(value) = HeaderValue::from_str(&self.request_id) {
             response.headers_mut().insert(REQUEST_ID_HEADER, value);
         }
+        add_security_headers(response.headers_mut(), "", false);
         response
     }
 }
 
-fn log_completion(span: &tracing::Span, status: StatusCode, started: Instant) {
-    let latency_ms = started.elapsed().as_secs_f64() * 1_000.0;
+/// Logs the outcome in the request's span and counts it in the metrics.
+fn record(
+    span: &tracing::Span,
+    state: Option<&WebState>,
+    method: &str,
+    route: &str,
+    status: StatusCode,
+    started: Instant,
+) {
+    let elapsed = started.elapsed().as_secs_f64();
+    if let Some(state) = state {
+        state
+            .metrics
+            .observe(method, route, status.as_u16(), elapsed);
+    }
+    span.record("route", route);
+    let latency_ms = elapsed * 1_000.0;
     span.in_scope(|| {
         if status.is_server_error() {
             tracing::warn!(status = status.as_u16(), latency_ms, "request completed");
@@ -128,10 +183,14 @@ pub async fn request_envelope(
     let started = Instant::now();
     let id = request_id(&req);
     req.extensions_mut().insert(RequestId(id.clone()));
+    let state = req.app_data::<Data<WebState>>().cloned();
+    let _in_flight = state.as_ref().map(|state| state.metrics.start());
+    let method = req.method().to_string();
+    let path = req.path().to_owned();
     let span = tracing::info_span!(
         "request",
-        method = %req.method(),
-        path = %req.path(),
+        method = %method,
+        path = %path,
         route = tracing::field::Empty,
         request_id = %id,
     );
@@ -145,7 +204,14 @@ pub async fn request_envelope(
         Ok(Err(error)) => {
             let status = error.as_response_error().status_code();
             span.in_scope(|| tracing::debug!(%error, "inner service failed"));
-            log_completion(&span, status, started);
+            record(
+                &span,
+                state.as_ref().map(|state| state.get_ref()),
+                &method,
+                "<error>",
+                status,
+                started,
+            );
             return Err(EnvelopeError {
                 status,
                 request_id: id,
@@ -157,7 +223,14 @@ pub async fn request_envelope(
                 tracing::error!(panic = panic_message(&*panic), "handler panicked");
             });
             let status = StatusCode::INTERNAL_SERVER_ERROR;
-            log_completion(&span, status, started);
+            record(
+                &span,
+                state.as_ref().map(|state| state.get_ref()),
+                &method,
+                "<panic>",
+                status,
+                started,
+            );
             return Err(EnvelopeError {
                 status,
                 request_id: id,
@@ -167,14 +240,10 @@ pub async fn request_envelope(
     };
 
     let status = response.status();
-    span.record(
-        "route",
-        response
-            .request()
-            .match_pattern()
-            .as_deref()
-            .unwrap_or("<unmatched>"),
-    );
+    let route = response
+        .request()
+        .match_pattern()
+        .unwrap_or_else(|| "<unmatched>".to_owned());
     let (request, mut response) = response.into_parts();
     // Every error gets a JSON body; a 500 never shows its cause, only the id
     // to quote when reporting it.
@@ -192,6 +261,15 @@ pub async fn request_envelope(
     if let Ok(value) = HeaderValue::from_str(&id) {
         response.headers_mut().insert(REQUEST_ID_HEADER, value);
     }
-    log_completion(&span, status, started);
+    let tls = state.as_ref().is_some_and(|state| state.settings.tls);
+    add_security_headers(response.headers_mut(), &path, tls);
+    record(
+        &span,
+        state.as_ref().map(|state| state.get_ref()),
+        &method,
+        &route,
+        status,
+        started,
+    );
     Ok(ServiceResponse::new(request, response))
 }

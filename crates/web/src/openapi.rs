@@ -3,7 +3,7 @@
 use utoipa::openapi::security::{ApiKey, ApiKeyValue, SecurityScheme};
 use utoipa::{Modify, OpenApi};
 
-use crate::handlers::{articles, comments, profiles, tags, users};
+use crate::handlers::{articles, comments, health, profiles, tags, users};
 
 #[derive(OpenApi)]
 #[openapi(
@@ -35,6 +35,9 @@ use crate::handlers::{articles, comments, profiles, tags, users};
         articles::create_article_favorite,
         articles::delete_article_favorite,
         tags::get_tags,
+        health::live,
+        health::ready,
+        health::metrics,
     ),
     modifiers(&TokenSecurity),
     tags(
@@ -44,6 +47,7 @@ use crate::handlers::{articles, comments, profiles, tags, users};
         (name = "Profile"),
         (name = "Tags"),
         (name = "User and Authentication"),
+        (name = "Operations", description = "Liveness, readiness and Prometheus metrics"),
     )
 )]
 pub struct ApiDoc;
@@ -154,7 +158,7 @@ mod tests {
     }
 
     #[test]
-    fn no_operation_beyond_the_contract_is_documented() {
+    fn no_operation_beyond_the_contract_and_operations_endpoints_is_documented() {
         let document = document();
         let mut documented = Vec::new();
         for (path, item) in document["paths"].as_object().expect("paths") {
@@ -171,8 +175,14 @@ mod tests {
                 }
             }
         }
+        let operations = [
+            ("get", "/health/live", "Live"),
+            ("get", "/health/ready", "Ready"),
+            ("get", "/metrics", "Metrics"),
+        ];
         let mut expected: Vec<_> = CONTRACT
             .iter()
+            .chain(operations.iter())
             .map(|(method, path, id)| ((*method).to_owned(), (*path).to_owned(), (*id).to_owned()))
             .collect();
         documented.sort();

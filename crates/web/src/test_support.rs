@@ -11,6 +11,7 @@ use chrono::{DateTime, Utc};
 use conduit_application::AppError;
 use conduit_application::articles::MockArticleUseCases;
 use conduit_application::comments::MockCommentUseCases;
+use conduit_application::health::MockHealthCheck;
 use conduit_application::profiles::MockProfileUseCases;
 use conduit_application::tags::MockTagUseCases;
 use conduit_application::users::MockUserUseCases;
@@ -20,7 +21,8 @@ use conduit_application::views::{
 use conduit_domain::{ArticleId, CommentId, UserId};
 use serde_json::Value;
 
-use crate::{HttpSettings, Services};
+use crate::rate_limit::RateLimitSettings;
+use crate::{HttpSettings, Services, WebState};
 
 /// The token that `Mocks::signed_in` accepts.
 pub const TOKEN: &str = "header.payload.signature";
@@ -37,6 +39,7 @@ pub struct Mocks {
     pub articles: MockArticleUseCases,
     pub comments: MockCommentUseCases,
     pub tags: MockTagUseCases,
+    pub health: MockHealthCheck,
 }
 
 impl Mocks {
@@ -66,13 +69,18 @@ impl Mocks {
             articles: Arc::new(self.articles),
             comments: Arc::new(self.comments),
             tags: Arc::new(self.tags),
+            health: Arc::new(self.health),
         }
     }
 
     /// Sends one request through the app built on these mocks. The mocks are
     /// dropped (and their call counts checked) before this returns.
     pub async fn send(self, request: TestRequest) -> Reply {
-        let app = test::init_service(crate::app(self.services(), HttpSettings::default())).await;
+        let state = WebState::new(HttpSettings {
+            rate_limits: RateLimitSettings::off(),
+            ..HttpSettings::default()
+        });
+        let app = test::init_service(crate::app(self.services(), state)).await;
         let (status, headers, bytes) =
             match test::try_call_service(&app, request.to_request()).await {
                 Ok(response) => {

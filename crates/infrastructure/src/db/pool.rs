@@ -1,9 +1,11 @@
 //! Connection settings, the r2d2 connection manager and per-connection setup.
 
 use std::path::PathBuf;
+use std::sync::Arc;
+use std::sync::atomic::{AtomicUsize, Ordering};
 use std::time::Duration;
 
-use diesel::connection::SimpleConnection;
+use diesel::connection::{Instrumentation, InstrumentationEvent, SimpleConnection};
 use diesel::prelude::*;
 use diesel::r2d2::{self, R2D2Connection};
 
@@ -73,6 +75,11 @@ pub struct DbSettings {
     pub statement_timeout: Duration,
     /// SQLite only: how long a writer waits for the file lock.
     pub busy_timeout: Duration,
+    /// When set, every connection the pool opens adds one to this counter per
+    /// SQL statement it starts (after its own setup statements). Tests use it
+    /// to prove that a use case costs a fixed number of queries. `None`, the
+    /// default, installs no instrumentation at all.
+    pub query_counter: Option<Arc<AtomicUsize>>,
 }
 
 impl DbSettings {
@@ -83,6 +90,7 @@ impl DbSettings {
             connect_timeout: Duration::from_secs(5),
             statement_timeout: Duration::from_secs(10),
             busy_timeout: Duration::from_secs(5),
+            query_counter: None,
         }
     }
 }
@@ -98,7 +106,18 @@ impl ConnectionManager {
         Self { settings }
     }
 
+    /// Opens and prepares a connection, then installs the statement counter
+    /// if one is configured (so the setup statements are not counted).
     fn open(&self) -> Result<DbConnection, r2d2::Error> {
+        let mut conn = self.open_prepared()?;
+        if let Some(counter) = &self.settings.query_counter {
+            conn.set_instrumentation(statement_counter(Arc::clone(counter)));
+        }
+        Ok(conn)
+    }
+
+    /// Opens a connection and applies the per-connection settings.
+    fn open_prepared(&self) -> Result<DbConnection, r2d2::Error> {
         match &self.settings.target {
             DbTarget::Sqlite(path) => {
                 let path = path.to_string_lossy();
@@ -132,20 +151,29 @@ impl ConnectionManager {
     }
 }
 
+/// Instrumentation that counts the statements a connection starts.
+fn statement_counter(counter: Arc<AtomicUsize>) -> impl Instrumentation {
+    move |event: InstrumentationEvent<'_>| {
+        if matches!(event, InstrumentationEvent::StartQuery { .. }) {
+            counter.fetch_add(1, Ordering::Relaxed);
+        }
+    }
+}
+
 impl r2d2::ManageConnection for ConnectionManager {
     type Connection = DbConnection;
     type Error = r2d2::Error;
 
     fn connect(&self) -> Result<DbConnection, r2d2::Error> {
-        if let DbTarget::Sqlite(path) = &self.settings.target {
-            if let Some(dir) = path.parent().filter(|dir| !dir.as_os_str().is_empty()) {
-                std::fs::create_dir_all(dir).map_err(|error| {
-                    r2d2::Error::ConnectionError(diesel::ConnectionError::BadConnection(format!(
-                        "creating {}: {error}",
-                        dir.display()
-                    )))
-                })?;
-            }
+        if let DbTarget::Sqlite(path) = &self.settings.target
+            && let Some(dir) = path.parent().filter(|dir| !dir.as_os_str().is_empty())
+        {
+            std::fs::create_dir_all(dir).map_err(|error| {
+                r2d2::Error::ConnectionError(diesel::ConnectionError::BadConnection(format!(
+                    "creating {}: {error}",
+                    dir.display()
+                )))
+            })?;
         }
         self.open()
     }

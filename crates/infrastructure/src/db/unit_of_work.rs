@@ -221,35 +221,48 @@ impl Database for DieselDatabase {
         self.with_connection(move |conn| work(&mut DieselUow::new(conn)))
     }
 
-    fn write<T, F>(&self, work: F) -> impl Future<Output = Result<T, AppError>> + Send
+    async fn write<T, F>(&self, mut work: F) -> Result<T, AppError>
     where
         T: Send + 'static,
         F: FnMut(&mut dyn UnitOfWork) -> Result<T, AppError> + Send + 'static,
     {
-        async move {
-            let mut work = work;
-            let mut delays = BUSY_RETRY_DELAYS.iter();
-            loop {
-                let (result, returned) = {
-                    let _writer = match &self.sqlite_writer {
-                        Some(lock) => Some(lock.lock().await),
-                        None => None,
-                    };
-                    self.with_connection(move |conn| {
-                        let result = in_transaction(conn, &mut work);
-                        Ok((result, work))
-                    })
-                    .await?
+        let mut delays = BUSY_RETRY_DELAYS.iter();
+        loop {
+            let (result, returned) = {
+                let _writer = match &self.sqlite_writer {
+                    Some(lock) => Some(lock.lock().await),
+                    None => None,
                 };
-                work = returned;
-                match (result, delays.next()) {
-                    (Err(AppError::Busy), Some(delay)) => {
-                        tracing::debug!(?delay, "database busy, retrying the transaction");
-                        tokio::time::sleep(*delay).await;
-                    }
-                    (result, _) => return result,
+                self.with_connection(move |conn| {
+                    let result = in_transaction(conn, &mut work);
+                    Ok((result, work))
+                })
+                .await?
+            };
+            work = returned;
+            match (result, delays.next()) {
+                (Err(AppError::Busy), Some(delay)) => {
+                    tracing::debug!(?delay, "database busy, retrying the transaction");
+                    tokio::time::sleep(*delay).await;
                 }
+                (result, _) => return result,
             }
+        }
+    }
+}
+
+#[async_trait::async_trait]
+impl conduit_application::health::HealthCheck for DieselDatabase {
+    async fn database_ready(&self, timeout: Duration) -> Result<(), AppError> {
+        self.check(timeout).await.map_err(AppError::Unavailable)
+    }
+
+    fn pool_usage(&self) -> conduit_application::health::PoolUsage {
+        let status = self.pool_status();
+        conduit_application::health::PoolUsage {
+            size: status.size,
+            open: status.connections,
+            idle: status.idle,
         }
     }
 }

@@ -11,8 +11,8 @@ use crate::dto::{
     MultipleArticlesResponse, NewArticleRequest, SingleArticleResponse, UpdateArticleRequest,
 };
 use crate::error::{
-    ApiError, BadRequest, Forbidden, InternalError, NotFound, PayloadTooLarge, Unauthorized,
-    Unavailable, Unprocessable, UnsupportedMediaType,
+    ApiError, BadRequest, Forbidden, InternalError, NotFound, PayloadTooLarge, RequestTimeout,
+    Unauthorized, Unavailable, Unprocessable, UnsupportedMediaType,
 };
 use crate::extract::{AuthUser, MaybeAuthUser, ValidJson};
 
@@ -149,7 +149,7 @@ pub async fn get_article(
     request_body = NewArticleRequest,
     responses(
         (status = 201, description = "The new article", body = SingleArticleResponse),
-        BadRequest, Unauthorized, PayloadTooLarge, UnsupportedMediaType, Unprocessable, InternalError, Unavailable
+        BadRequest, Unauthorized, RequestTimeout, PayloadTooLarge, UnsupportedMediaType, Unprocessable, InternalError, Unavailable
     )
 )]
 pub async fn create_article(
@@ -183,7 +183,7 @@ pub async fn create_article(
     request_body = UpdateArticleRequest,
     responses(
         (status = 200, description = "The updated article", body = SingleArticleResponse),
-        BadRequest, Unauthorized, Forbidden, NotFound, PayloadTooLarge, UnsupportedMediaType, Unprocessable, InternalError, Unavailable
+        BadRequest, Unauthorized, Forbidden, NotFound, RequestTimeout, PayloadTooLarge, UnsupportedMediaType, Unprocessable, InternalError, Unavailable
     )
 )]
 pub async fn update_article(

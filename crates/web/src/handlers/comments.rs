@@ -5,8 +5,8 @@ use conduit_application::comments::CommentUseCases;
 
 use crate::dto::{MultipleCommentsResponse, NewCommentRequest, SingleCommentResponse};
 use crate::error::{
-    ApiError, BadRequest, Forbidden, InternalError, NotFound, PayloadTooLarge, Unauthorized,
-    Unavailable, Unprocessable, UnsupportedMediaType,
+    ApiError, BadRequest, Forbidden, InternalError, NotFound, PayloadTooLarge, RequestTimeout,
+    Unauthorized, Unavailable, Unprocessable, UnsupportedMediaType,
 };
 use crate::extract::{AuthUser, MaybeAuthUser, ValidJson};
 
@@ -45,7 +45,7 @@ pub async fn get_article_comments(
     request_body = NewCommentRequest,
     responses(
         (status = 200, description = "The new comment", body = SingleCommentResponse),
-        BadRequest, Unauthorized, NotFound, PayloadTooLarge, UnsupportedMediaType, Unprocessable, InternalError, Unavailable
+        BadRequest, Unauthorized, NotFound, RequestTimeout, PayloadTooLarge, UnsupportedMediaType, Unprocessable, InternalError, Unavailable
     )
 )]
 pub async fn create_article_comment(

@@ -3,6 +3,7 @@
 
 pub mod articles;
 pub mod comments;
+pub mod health;
 pub mod profiles;
 pub mod tags;
 pub mod users;

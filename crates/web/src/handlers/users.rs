@@ -1,13 +1,23 @@
 use actix_web::web::Data;
-use actix_web::{HttpResponse, web};
+use actix_web::{HttpRequest, HttpResponse, web};
 use conduit_application::users::{AccountUpdate, Login, Registration, UserUseCases};
 
+use crate::WebState;
 use crate::dto::{LoginUserRequest, NewUserRequest, UpdateUserRequest, UserResponse};
 use crate::error::{
-    ApiError, BadRequest, InternalError, PayloadTooLarge, Unauthorized, Unavailable, Unprocessable,
-    UnsupportedMediaType,
+    ApiError, BadRequest, InternalError, PayloadTooLarge, RequestTimeout, TooManyRequests,
+    Unauthorized, Unavailable, Unprocessable, UnsupportedMediaType,
 };
 use crate::extract::{AuthUser, ValidJson};
+use crate::rate_limit::Limited;
+
+fn refused(state: &WebState, limited: Limited) -> ApiError {
+    state.metrics.rate_limited(limited.limit);
+    tracing::warn!(limit = limited.limit, "rate limited");
+    ApiError::TooManyRequests {
+        retry_after: limited.retry_after,
+    }
+}
 
 /// Register a new user.
 #[utoipa::path(
@@ -18,13 +28,20 @@ use crate::extract::{AuthUser, ValidJson};
     request_body = NewUserRequest,
     responses(
         (status = 201, description = "The new user, signed in", body = UserResponse),
-        BadRequest, PayloadTooLarge, UnsupportedMediaType, Unprocessable, InternalError, Unavailable
+        BadRequest, RequestTimeout, PayloadTooLarge, UnsupportedMediaType, Unprocessable, TooManyRequests,
+        InternalError, Unavailable
     )
 )]
 pub async fn create_user(
+    req: HttpRequest,
+    state: Data<WebState>,
     users: Data<dyn UserUseCases>,
     body: ValidJson<NewUserRequest>,
 ) -> Result<HttpResponse, ApiError> {
+    state
+        .limits
+        .register(state.limits.client_ip(&req))
+        .map_err(|limited| refused(&state, limited))?;
     let user = body.into_inner().user;
     let signed_in = users
         .register(Registration {
@@ -45,14 +62,21 @@ pub async fn create_user(
     request_body = LoginUserRequest,
     responses(
         (status = 200, description = "The user, signed in", body = UserResponse),
-        BadRequest, Unauthorized, PayloadTooLarge, UnsupportedMediaType, Unprocessable, InternalError, Unavailable
+        BadRequest, Unauthorized, RequestTimeout, PayloadTooLarge, UnsupportedMediaType, Unprocessable,
+        TooManyRequests, InternalError, Unavailable
     )
 )]
 pub async fn login(
+    req: HttpRequest,
+    state: Data<WebState>,
     users: Data<dyn UserUseCases>,
     body: ValidJson<LoginUserRequest>,
 ) -> Result<web::Json<UserResponse>, ApiError> {
     let user = body.into_inner().user;
+    state
+        .limits
+        .login(state.limits.client_ip(&req), &user.email)
+        .map_err(|limited| refused(&state, limited))?;
     let signed_in = users
         .login(Login {
             email: user.email,
@@ -92,7 +116,8 @@ pub async fn get_current_user(
     request_body = UpdateUserRequest,
     responses(
         (status = 200, description = "The updated user", body = UserResponse),
-        BadRequest, Unauthorized, PayloadTooLarge, UnsupportedMediaType, Unprocessable, InternalError, Unavailable
+        BadRequest, Unauthorized, RequestTimeout, PayloadTooLarge, UnsupportedMediaType, Unprocessable,
+        InternalError, Unavailable
     )
 )]
 pub async fn update_current_user(

@@ -105,7 +105,7 @@ fn sql_bounds(paging: Paging) -> (i64, i64) {
     )
 }
 
-/// The tags of each article, in one query, alphabetical per article.
+/// The tags of each article, in one query, alphabetical (by code point) per article.
 fn tags_of(conn: &mut DbConnection, ids: &[i64]) -> QueryResult<HashMap<i64, Vec<String>>> {
     let mut by_article: HashMap<i64, Vec<String>> = HashMap::with_capacity(ids.len());
     if ids.is_empty() {
@@ -115,10 +115,14 @@ fn tags_of(conn: &mut DbConnection, ids: &[i64]) -> QueryResult<HashMap<i64, Vec
         .inner_join(tags::table)
         .filter(article_tags::article_id.eq_any(ids))
         .select((article_tags::article_id, tags::name))
-        .order((article_tags::article_id, tags::name))
         .load::<(i64, String)>(conn)?;
     for (article_id, name) in rows {
         by_article.entry(article_id).or_default().push(name);
+    }
+    // Sorted here, by code point, rather than by the database's collation,
+    // which differs between servers.
+    for names in by_article.values_mut() {
+        names.sort_unstable();
     }
     Ok(by_article)
 }

@@ -74,11 +74,15 @@ impl TagRepository for DieselUow<'_> {
     }
 
     fn in_use(&mut self) -> Result<Vec<String>, RepoError> {
-        tags::table
+        let mut tags: Vec<(i64, String)> = tags::table
             .filter(tags::articles_count.gt(0))
-            .order((tags::articles_count.desc(), tags::name.asc()))
-            .select(tags::name)
+            .select((tags::articles_count, tags::name))
             .load(self.conn)
-            .or_repo_error()
+            .or_repo_error()?;
+        // Ties are broken by code point here, not by the database's collation.
+        tags.sort_unstable_by(|(count_a, name_a), (count_b, name_b)| {
+            count_b.cmp(count_a).then_with(|| name_a.cmp(name_b))
+        });
+        Ok(tags.into_iter().map(|(_, name)| name).collect())
     }
 }

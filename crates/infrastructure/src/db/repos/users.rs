@@ -102,20 +102,38 @@ impl UserRepository for DieselUow<'_> {
     }
 
     fn update(&mut self, id: UserId, changes: &UserChanges) -> Result<Account, RepoError> {
-        let row = UserChangesRow {
-            username: changes.username.as_ref().map(Username::as_str),
-            username_key: changes.username.as_ref().map(Username::canonical),
-            email: changes.email.as_ref().map(Email::as_str),
-            email_key: changes.email.as_ref().map(Email::canonical),
-            password_hash: changes.password_hash.as_ref().map(PasswordHash::as_str),
-            bio: changes.bio.as_ref().map(Option::as_deref),
-            image: changes.image.as_ref().map(Option::as_deref),
-            updated_at: changes.now.map(|now| now.naive_utc()),
-        };
-        diesel::update(users::table.find(id.0))
-            .set(row)
-            .execute(self.conn)
-            .or_repo_error()?;
+        let UserChanges {
+            username,
+            email,
+            password_hash,
+            bio,
+            image,
+            now,
+        } = changes;
+        // Diesel cannot build an UPDATE without a column to set ("There are
+        // no changes to save"); with nothing to change there is nothing to do.
+        let nothing_to_change = username.is_none()
+            && email.is_none()
+            && password_hash.is_none()
+            && bio.is_none()
+            && image.is_none()
+            && now.is_none();
+        if !nothing_to_change {
+            let row = UserChangesRow {
+                username: username.as_ref().map(Username::as_str),
+                username_key: username.as_ref().map(Username::canonical),
+                email: email.as_ref().map(Email::as_str),
+                email_key: email.as_ref().map(Email::canonical),
+                password_hash: password_hash.as_ref().map(PasswordHash::as_str),
+                bio: bio.as_ref().map(Option::as_deref),
+                image: image.as_ref().map(Option::as_deref),
+                updated_at: now.map(|now| now.naive_utc()),
+            };
+            diesel::update(users::table.find(id.0))
+                .set(row)
+                .execute(self.conn)
+                .or_repo_error()?;
+        }
         self.find_by_id(id)?.ok_or_else(|| {
             RepoError::Other(anyhow::anyhow!("user {} vanished during update", id.0))
         })
