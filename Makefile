@@ -1,7 +1,7 @@
 # Conduit's everyday commands. Each one is a thin wrapper: read the target to
 # see the plain cargo/script command behind it.
 
-.PHONY: run test lint fmt openapi conformance conformance-postgres ci
+.PHONY: run test lint fmt openapi conformance conformance-postgres fuzz ci
 
 ## Serve the API on 127.0.0.1:8080 with SQLite under ./data (no setup needed).
 run:
@@ -30,6 +30,10 @@ conformance:
 ## The same suite on a fresh PostgreSQL database (needs CONDUIT_TEST_POSTGRES_URL).
 conformance-postgres:
 	scripts/conformance.sh --postgres
+
+## Property-based fuzzing of the API with schemathesis (installed under .tools/).
+fuzz:
+	scripts/fuzz.sh
 
 ## Everything CI runs.
 ci:

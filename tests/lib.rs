@@ -25,7 +25,7 @@ pub struct TestApp {
     pub address: String,
     pub client: reqwest::Client,
     handle: actix_web::dev::ServerHandle,
-    _db: TestDatabase,
+    db: TestDatabase,
     _data: tempfile::TempDir,
 }
 
@@ -97,9 +97,14 @@ impl TestApp {
                 .build()
                 .expect("building the HTTP client"),
             handle,
-            _db: db,
+            db,
             _data: data,
         }
+    }
+
+    /// The server's database, for what the API cannot do.
+    pub fn db(&self) -> &TestDatabase {
+        &self.db
     }
 
     pub fn url(&self, path: &str) -> String {

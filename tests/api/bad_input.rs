@@ -217,3 +217,171 @@ async fn every_response_carries_a_request_id_and_echoes_a_sane_one() {
     .await;
     assert_ne!(replaced.header("x-request-id"), Some("bad id with spaces"));
 }
+
+/// Strings that break naive servers: SQL, traversal, encodings, control
+/// characters, size.
+fn hostile_strings() -> Vec<String> {
+    vec![
+        "' OR '1'='1".to_owned(),
+        "'; DROP TABLE users; --".to_owned(),
+        "\" OR \"\"=\"".to_owned(),
+        "1; SELECT pg_sleep(5)".to_owned(),
+        "../../../../etc/passwd".to_owned(),
+        "..\\..\\windows\\win.ini".to_owned(),
+        "%2e%2e%2f%2e%2e%2f".to_owned(),
+        "\u{0}null".to_owned(),
+        "\u{202e}gnp.exe".to_owned(),
+        "🚀🔥".to_owned(),
+        "<script>alert(1)</script>".to_owned(),
+        "${jndi:ldap://x}".to_owned(),
+        "x".repeat(5_000),
+        " ".to_owned(),
+    ]
+}
+
+/// `base` with `segment` appended as one percent-encoded path segment, then `rest`.
+fn url_with_segment(app: &TestApp, base: &str, segment: &str, rest: &str) -> String {
+    let mut url = reqwest::Url::parse(&app.url(base)).unwrap();
+    url.path_segments_mut().unwrap().push(segment);
+    format!("{url}{rest}")
+}
+
+fn assert_handled(response: &TestResponse, context: &str) {
+    assert!(
+        response.status < 500,
+        "{context}: {} {}",
+        response.status,
+        response.text
+    );
+    if response.status >= 400 {
+        assert!(
+            !error_fields(&response.body).is_empty(),
+            "{context}: {}",
+            response.text
+        );
+        for leak in [
+            "SELECT", "sqlite", "diesel", "panicked", "/src/", "postgres",
+        ] {
+            assert!(
+                !response.text.contains(leak),
+                "{context} leaks {leak}: {}",
+                response.text
+            );
+        }
+    }
+}
+
+#[tokio::test]
+async fn hostile_path_and_query_values_get_clean_4xx_or_empty_results_and_change_nothing() {
+    let app = TestApp::spawn().await;
+    let jake = app.register("jake").await;
+    app.create_article(&jake, "Keep me", &["kept"]).await;
+    let token = Some(jake.token.as_str());
+    let empty = json!({});
+    let comment = json!({"comment": {"body": "hi"}});
+    let update = json!({"article": {"body": "changed"}});
+
+    for value in hostile_strings() {
+        let profile = url_with_segment(&app, "/api/profiles", &value, "");
+        let article = url_with_segment(&app, "/api/articles", &value, "");
+        let cases = [
+            (Method::GET, profile.clone(), None),
+            (Method::POST, format!("{profile}/follow"), Some(&empty)),
+            (Method::DELETE, format!("{profile}/follow"), None),
+            (Method::GET, article.clone(), None),
+            (Method::PUT, article.clone(), Some(&update)),
+            (Method::DELETE, article.clone(), None),
+            (Method::GET, format!("{article}/comments"), None),
+            (Method::POST, format!("{article}/comments"), Some(&comment)),
+            (Method::POST, format!("{article}/favorite"), Some(&empty)),
+            (Method::DELETE, format!("{article}/favorite"), None),
+            (
+                Method::DELETE,
+                url_with_segment(&app, "/api/articles/keep-me/comments", &value, ""),
+                None,
+            ),
+        ];
+        for (method, url, body) in cases {
+            let mut request = app
+                .client
+                .request(method.clone(), &url)
+                .header("Authorization", format!("Token {}", token.unwrap()));
+            if let Some(body) = body {
+                request = request.json(body);
+            }
+            let response = read(request.send().await.unwrap()).await;
+            assert_handled(&response, &format!("{method} {url}"));
+        }
+        for parameter in ["tag", "author", "favorited", "limit", "offset"] {
+            let mut url = reqwest::Url::parse(&app.url("/api/articles")).unwrap();
+            url.query_pairs_mut().append_pair(parameter, &value);
+            let response = read(app.client.get(url.clone()).send().await.unwrap()).await;
+            assert_handled(&response, &format!("GET {url}"));
+            if matches!(parameter, "tag" | "author" | "favorited") {
+                assert_eq!(response.status, 200, "{url}");
+                assert_eq!(response.body["articlesCount"], 0, "{url}");
+            } else {
+                assert_eq!(response.status, 422, "{url}");
+            }
+        }
+    }
+
+    // Raw, undecodable or encoded-traversal paths.
+    for path in [
+        "/api/profiles/%FF%FE",
+        "/api/articles/%00",
+        "/api/articles/..%2F..%2Fetc%2Fpasswd",
+        "/api/articles/%2e%2e/%2e%2e/etc/passwd",
+        "/api/articles?tag=%FF",
+        "/api/articles?limit=%00",
+        "/api/articles?offset=1&offset=2",
+    ] {
+        let response = raw(&app, Method::GET, path, None, Vec::new()).await;
+        assert_handled(&response, path);
+    }
+
+    // Nothing was changed or lost.
+    let kept = app.get("/api/articles/keep-me", None).await;
+    assert_eq!(kept.status, 200);
+    assert_eq!(kept.body["article"]["body"], "All about Keep me.");
+    assert_eq!(
+        app.get("/api/articles", None).await.body["articlesCount"],
+        1
+    );
+    assert_eq!(
+        app.get("/api/tags", None).await.body,
+        json!({"tags": ["kept"]})
+    );
+    let login = app
+        .post(
+            "/api/users/login",
+            None,
+            &json!({"user": {"email": jake.email, "password": jake.password}}),
+        )
+        .await;
+    assert_eq!(login.status, 200);
+}
+
+#[tokio::test]
+async fn hostile_strings_in_bodies_are_stored_verbatim_or_rejected() {
+    let app = TestApp::spawn().await;
+    let jake = app.register("jake").await;
+    for (i, value) in hostile_strings().into_iter().enumerate() {
+        let response = app
+            .post(
+                "/api/articles",
+                Some(&jake.token),
+                &json!({"article": {"title": format!("T{i} {value}"), "description": value, "body": value, "tagList": [value]}}),
+            )
+            .await;
+        assert_handled(&response, &format!("article with {value:?}"));
+        if response.status == 201 {
+            let slug = response.body["article"]["slug"]
+                .as_str()
+                .unwrap()
+                .to_owned();
+            let stored = app.get(&format!("/api/articles/{slug}"), None).await;
+            assert_eq!(stored.body["article"]["body"], json!(value), "round trip");
+        }
+    }
+}

@@ -10,5 +10,7 @@ mod bad_input;
 mod comments;
 mod cors;
 mod docs;
+mod operations;
 mod profiles;
+mod security;
 mod users;

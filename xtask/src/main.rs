@@ -13,7 +13,7 @@ use std::process::{Command, ExitCode};
 use anyhow::{Context, bail};
 
 /// The crates whose tests talk to a database.
-const DATABASE_SUITES: &[&str] = &["conduit-infrastructure", "conduit-tests"];
+const DATABASE_SUITES: &[&str] = &["conduit-infrastructure", "conduit-server", "conduit-tests"];
 
 fn cargo() -> Command {
     Command::new(std::env::var("CARGO").unwrap_or_else(|_| "cargo".to_owned()))

@@ -174,20 +174,21 @@ pub struct TagList(Vec<TagName>);
 
 impl TagList {
     /// # Errors
-    /// When a tag is blank or too long, or there are more than the maximum
-    /// distinct tags.
+    /// When a tag is blank or too long, or more than the maximum are given.
     pub fn parse(values: impl IntoIterator<Item = String>) -> Result<Self, InvalidValue> {
         let mut tags = values
             .into_iter()
             .map(TagName::parse)
             .collect::<Result<Vec<_>, _>>()?;
-        tags.sort();
-        tags.dedup();
+        // Counted before de-duplication, as the documented `maxItems` of
+        // `tagList` is, so that the rule and the schema agree.
         if tags.len() > TAGS_PER_ARTICLE_MAX {
             return Err(InvalidValue::new(format!(
                 "can't have more than {TAGS_PER_ARTICLE_MAX} tags"
             )));
         }
+        tags.sort();
+        tags.dedup();
         Ok(Self(tags))
     }
 
@@ -304,7 +305,9 @@ mod tests {
         assert_eq!(TagList::parse(ten).unwrap().len(), 10);
         let eleven = (0..11).map(|i| format!("t{i}"));
         assert!(TagList::parse(eleven).is_err());
-        let duplicates = (0..20).map(|i| format!("t{}", i % 10));
-        assert_eq!(TagList::parse(duplicates).unwrap().len(), 10);
+        let duplicates = (0..10).map(|i| format!("t{}", i % 5));
+        assert_eq!(TagList::parse(duplicates).unwrap().len(), 5);
+        let too_many_even_with_duplicates = (0..11).map(|_| "same".to_owned());
+        assert!(TagList::parse(too_many_even_with_duplicates).is_err());
     }
 }

@@ -130,6 +130,17 @@ impl TestDatabase {
     ///
     /// # Panics
     /// When the database is unreachable.
+    /// Runs SQL directly, outside the application (to simulate what the API
+    /// cannot do, such as deleting a user).
+    ///
+    /// # Panics
+    /// When the statement fails.
+    pub fn execute(&self, sql: &str) {
+        self.raw_connection()
+            .batch_execute(sql)
+            .unwrap_or_else(|error| panic!("executing {sql}: {error}"));
+    }
+
     pub fn raw_connection(&self) -> DbConnection {
         match DbTarget::parse(&self.url) {
             DbTarget::Sqlite(path) => DbConnection::Sqlite(

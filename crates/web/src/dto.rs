@@ -81,7 +81,7 @@ where
 #[derive(Debug, Deserialize, Validate, ToSchema)]
 pub struct LoginUser {
     #[validate(custom(function = "rules::email"))]
-    #[schema(example = "jake@jake.jake", max_length = 254)]
+    #[schema(example = "jake@jake.jake", format = Email, max_length = 254)]
     pub email: String,
     #[validate(custom(function = "rules::login_password"))]
     #[schema(format = Password, example = "jakejake", min_length = 1, max_length = 128)]
@@ -107,7 +107,7 @@ pub struct NewUser {
     )]
     pub username: String,
     #[validate(custom(function = "rules::email"))]
-    #[schema(example = "jake@jake.jake", max_length = 254)]
+    #[schema(example = "jake@jake.jake", format = Email, max_length = 254)]
     pub email: String,
     #[validate(custom(function = "rules::new_password"))]
     #[schema(format = Password, example = "jakejake", min_length = 8, max_length = 128)]
@@ -124,7 +124,7 @@ pub struct NewUserRequest {
 #[derive(Debug, Deserialize, Validate, ToSchema)]
 pub struct UpdateUser {
     #[validate(custom(function = "rules::email"))]
-    #[schema(max_length = 254)]
+    #[schema(format = Email, max_length = 254)]
     pub email: Option<String>,
     #[validate(custom(function = "rules::new_password"))]
     #[schema(format = Password, min_length = 8, max_length = 128)]
@@ -142,7 +142,7 @@ pub struct UpdateUser {
     pub bio: Option<Option<String>>,
     #[serde(default, deserialize_with = "present")]
     #[validate(custom(function = "rules::image"))]
-    #[schema(value_type = Option<String>, format = "uri", max_length = 2048, example = "https://api.realworld.io/images/smiley-cyrus.jpg")]
+    #[schema(value_type = Option<String>, format = "uri", pattern = "^https?://", max_length = 2048, example = "https://api.realworld.io/images/smiley-cyrus.jpg")]
     pub image: Option<Option<String>>,
 }
 
@@ -328,19 +328,51 @@ impl From<Page<ArticleView<ArticleSummary>>> for MultipleArticlesResponse {
 #[serde(rename_all = "camelCase")]
 pub struct NewArticle {
     #[validate(custom(function = "rules::title"))]
-    #[schema(example = "How to train your dragon", min_length = 1, max_length = 200)]
+    #[schema(
+        example = "How to train your dragon",
+        min_length = 1,
+        max_length = 200,
+        pattern = "\\S"
+    )]
     pub title: String,
     #[validate(custom(function = "rules::description"))]
-    #[schema(example = "Ever wonder how?", min_length = 1, max_length = 500)]
+    #[schema(
+        example = "Ever wonder how?",
+        min_length = 1,
+        max_length = 500,
+        pattern = "\\S"
+    )]
     pub description: String,
     #[validate(custom(function = "rules::body"))]
-    #[schema(example = "You have to believe", min_length = 1, max_length = 100000)]
+    #[schema(
+        example = "You have to believe",
+        min_length = 1,
+        max_length = 100000,
+        pattern = "\\S"
+    )]
     pub body: String,
     #[serde(default)]
     #[validate(custom(function = "rules::tag_list"))]
-    #[schema(max_items = 10, example = json!(["dragons", "training"]))]
+    #[schema(value_type = Option<Vec<Tag>>, max_items = 10, example = json!(["dragons", "training"]))]
     pub tag_list: Option<Vec<String>>,
 }
+
+/// One tag: trimmed, at most 40 characters.
+pub struct Tag;
+
+impl utoipa::PartialSchema for Tag {
+    fn schema() -> utoipa::openapi::RefOr<utoipa::openapi::schema::Schema> {
+        utoipa::openapi::schema::ObjectBuilder::new()
+            .schema_type(utoipa::openapi::schema::Type::String)
+            .min_length(Some(1))
+            .max_length(Some(conduit_domain::limits::TAG_MAX))
+            .pattern(Some("\\S"))
+            .examples(["dragons"])
+            .into()
+    }
+}
+
+impl ToSchema for Tag {}
 
 #[derive(Debug, Deserialize, Validate, ToSchema)]
 pub struct NewArticleRequest {
@@ -354,16 +386,16 @@ pub struct NewArticleRequest {
 #[serde(rename_all = "camelCase")]
 pub struct UpdateArticle {
     #[validate(custom(function = "rules::title"))]
-    #[schema(min_length = 1, max_length = 200)]
+    #[schema(min_length = 1, max_length = 200, pattern = "\\S")]
     pub title: Option<String>,
     #[validate(custom(function = "rules::description"))]
-    #[schema(min_length = 1, max_length = 500)]
+    #[schema(min_length = 1, max_length = 500, pattern = "\\S")]
     pub description: Option<String>,
     #[validate(custom(function = "rules::body"))]
-    #[schema(min_length = 1, max_length = 100000)]
+    #[schema(min_length = 1, max_length = 100000, pattern = "\\S")]
     pub body: Option<String>,
     #[validate(custom(function = "rules::tag_list"))]
-    #[schema(max_items = 10)]
+    #[schema(value_type = Option<Vec<Tag>>, max_items = 10)]
     pub tag_list: Option<Vec<String>>,
 }
 
@@ -417,7 +449,8 @@ pub struct NewComment {
     #[schema(
         example = "His name was my name too.",
         min_length = 1,
-        max_length = 5000
+        max_length = 5000,
+        pattern = "\\S"
     )]
     pub body: String,
 }

@@ -273,3 +273,62 @@ pub async fn request_envelope(
     );
     Ok(ServiceResponse::new(request, response))
 }
+
+#[cfg(test)]
+mod tests {
+    use actix_web::http::StatusCode;
+    use actix_web::test::{self, TestRequest};
+    use actix_web::{App, HttpResponse, web};
+
+    use super::request_envelope;
+
+    async fn panics() -> HttpResponse {
+        panic!("secret detail: /etc/conduit/key.pem")
+    }
+
+    #[actix_web::test]
+    async fn a_panic_becomes_a_json_500_carrying_the_request_id_only() {
+        let app = test::init_service(
+            App::new()
+                .route("/boom", web::get().to(panics))
+                .wrap(actix_web::middleware::from_fn(request_envelope)),
+        )
+        .await;
+        let request = TestRequest::get()
+            .uri("/boom")
+            .insert_header(("X-Request-Id", "req-42"))
+            .to_request();
+        let response = match test::try_call_service(&app, request).await {
+            Ok(response) => response.into_parts().1,
+            Err(error) => error.error_response(),
+        };
+        assert_eq!(response.status(), StatusCode::INTERNAL_SERVER_ERROR);
+        assert_eq!(response.headers().get("x-request-id").unwrap(), "req-42");
+        assert_eq!(
+            response.headers().get("content-type").unwrap(),
+            "application/json"
+        );
+        let body = actix_web::body::to_bytes(response.into_body())
+            .await
+            .unwrap();
+        let body: serde_json::Value = serde_json::from_slice(&body).unwrap();
+        assert_eq!(
+            body,
+            serde_json::json!({"errors": {"server": ["internal error (request id req-42)"]}})
+        );
+    }
+
+    #[actix_web::test]
+    async fn the_server_keeps_answering_after_a_panic() {
+        let app = test::init_service(
+            App::new()
+                .route("/boom", web::get().to(panics))
+                .route("/fine", web::get().to(HttpResponse::Ok))
+                .wrap(actix_web::middleware::from_fn(request_envelope)),
+        )
+        .await;
+        let _ = test::try_call_service(&app, TestRequest::get().uri("/boom").to_request()).await;
+        let fine = test::call_service(&app, TestRequest::get().uri("/fine").to_request()).await;
+        assert_eq!(fine.status(), StatusCode::OK);
+    }
+}

@@ -39,7 +39,8 @@ use crate::handlers::{articles, comments, health, profiles, tags, users};
         health::ready,
         health::metrics,
     ),
-    modifiers(&TokenSecurity),
+    components(schemas(crate::error::GenericErrorModel)),
+    modifiers(&TokenSecurity, &AtLeastOneField),
     tags(
         (name = "Articles"),
         (name = "Comments"),
@@ -65,6 +66,26 @@ impl Modify for TokenSecurity {
                 "Send `Token <jwt>` (or `Bearer <jwt>`), the token returned by registration or log-in.",
             ))),
         );
+    }
+}
+
+/// Update bodies must change something. Set here because utoipa 5.5's
+/// `min_properties` attribute emits `maxProperties` instead.
+struct AtLeastOneField;
+
+impl Modify for AtLeastOneField {
+    fn modify(&self, openapi: &mut utoipa::openapi::OpenApi) {
+        let Some(components) = openapi.components.as_mut() else {
+            return;
+        };
+        for name in ["UpdateUser", "UpdateArticle"] {
+            if let Some(utoipa::openapi::RefOr::T(utoipa::openapi::schema::Schema::Object(
+                object,
+            ))) = components.schemas.get_mut(name)
+            {
+                object.min_properties = Some(1);
+            }
+        }
     }
 }
 

@@ -101,7 +101,11 @@ impl Mocks {
             };
         drop(app);
         let text = String::from_utf8(bytes.to_vec()).expect("the body is UTF-8");
-        let body = if text.is_empty() {
+        let is_json = headers
+            .get("content-type")
+            .and_then(|value| value.to_str().ok())
+            .is_some_and(|value| value.starts_with("application/json"));
+        let body = if text.is_empty() || !is_json {
             Value::Null
         } else {
             serde_json::from_str(&text)

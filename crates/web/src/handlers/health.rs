@@ -62,3 +62,68 @@ pub async fn metrics(health: Data<dyn HealthCheck>, state: Data<WebState>) -> Ht
         ))
         .body(state.metrics.render(health.get_ref()))
 }
+
+#[cfg(test)]
+mod tests {
+    use actix_web::http::StatusCode;
+    use actix_web::test::TestRequest;
+    use conduit_application::AppError;
+    use conduit_application::health::PoolUsage;
+
+    use crate::test_support::Mocks;
+
+    #[actix_web::test]
+    async fn readiness_is_503_with_retry_after_when_the_database_does_not_answer() {
+        let mut mocks = Mocks::anonymous();
+        mocks.health.expect_database_ready().returning(|_| {
+            Err(AppError::Unavailable(anyhow::anyhow!(
+                "connection refused to 10.0.0.5:5432"
+            )))
+        });
+        let reply = mocks.send(TestRequest::get().uri("/health/ready")).await;
+        assert_eq!(reply.status, StatusCode::SERVICE_UNAVAILABLE);
+        assert_eq!(reply.header("retry-after"), Some("1"));
+        assert!(!reply.text.contains("10.0.0.5"), "{}", reply.text);
+        assert_eq!(
+            reply.body,
+            serde_json::json!({"errors": {"service": ["is temporarily unavailable, try again"]}})
+        );
+    }
+
+    #[actix_web::test]
+    async fn readiness_is_200_when_the_database_answers() {
+        let mut mocks = Mocks::anonymous();
+        mocks
+            .health
+            .expect_database_ready()
+            .times(1)
+            .returning(|_| Ok(()));
+        let reply = mocks.send(TestRequest::get().uri("/health/ready")).await;
+        assert_eq!(reply.status, StatusCode::OK);
+        assert_eq!(reply.body, serde_json::json!({"status": "ready"}));
+    }
+
+    #[actix_web::test]
+    async fn metrics_report_the_pool() {
+        let mut mocks = Mocks::anonymous();
+        mocks.health.expect_pool_usage().returning(|| PoolUsage {
+            size: 8,
+            open: 5,
+            idle: 2,
+        });
+        let reply = mocks.send(TestRequest::get().uri("/metrics")).await;
+        assert_eq!(reply.status, StatusCode::OK);
+        assert!(
+            reply
+                .text
+                .contains("conduit_db_pool_connections{state=\"in_use\"} 3"),
+            "{}",
+            reply.text
+        );
+        assert!(
+            reply
+                .text
+                .contains("conduit_db_pool_connections{state=\"max\"} 8")
+        );
+    }
+}
