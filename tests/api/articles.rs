@@ -549,3 +549,36 @@ async fn text_round_trips_exactly() {
         .await;
     assert_eq!(by_tag.body["articlesCount"], 1);
 }
+
+#[tokio::test]
+async fn favoriting_and_unfavoriting_in_a_tight_race_ends_consistent() {
+    let app = TestApp::spawn().await;
+    let author = app.register("author").await;
+    let fan = app.register("fan").await;
+    let other = app.register("other").await;
+    app.create_article(&author, "Contested", &[]).await;
+    app.post("/api/articles/contested/favorite", Some(&other.token), &json!({})).await;
+
+    let empty = json!({});
+    let requests = (0..40).map(|i| {
+        let (path, token) = ("/api/articles/contested/favorite", Some(fan.token.as_str()));
+        let app = &app;
+        let empty = &empty;
+        async move {
+            if i % 2 == 0 {
+                app.post(path, token, empty).await
+            } else {
+                app.delete(path, token).await
+            }
+        }
+    });
+    for response in futures_util::future::join_all(requests).await {
+        assert_eq!(response.status, 200, "{}", response.text);
+    }
+    let seen = app.get("/api/articles/contested", Some(&fan.token)).await;
+    let favorited = seen.body["article"]["favorited"].as_bool().unwrap();
+    let count = seen.body["article"]["favoritesCount"].as_i64().unwrap();
+    assert_eq!(count, 1 + i64::from(favorited), "{}", seen.text);
+    let listed = app.get("/api/articles?favorited=fan", None).await;
+    assert_eq!(listed.body["articlesCount"], i64::from(favorited));
+}
