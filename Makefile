@@ -1,7 +1,7 @@
 # Conduit's everyday commands. Each one is a thin wrapper: read the target to
 # see the plain cargo/script command behind it.
 
-.PHONY: run test lint fmt openapi conformance conformance-postgres fuzz ci
+.PHONY: run test lint fmt openapi conformance conformance-postgres fuzz bench ci
 
 ## Serve the API on 127.0.0.1:8080 with SQLite under ./data (no setup needed).
 run:
@@ -34,6 +34,10 @@ conformance-postgres:
 ## Property-based fuzzing of the API with schemathesis (installed under .tools/).
 fuzz:
 	scripts/fuzz.sh
+
+## Load benchmark on SQLite against a ceiling server (see bench/README.md).
+bench:
+	bench/run.sh
 
 ## Everything CI runs.
 ci:
