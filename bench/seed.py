@@ -16,8 +16,9 @@ Python 3 standard library only. Two sub-commands:
       Python's sqlite3 module, PostgreSQL through psql. Each article gets 1-3
       of the existing tags, an author among the existing users (round robin),
       ids and created_at strictly increasing after the existing articles and a
-      unique slug; a quarter of them get one favorite. favorites_count and
-      tags.articles_count are kept consistent with the link tables.
+      unique slug; a quarter of them get one favorite. favorites_count,
+      tags.articles_count, users.articles_count and the article counter are
+      kept consistent with the rows they count.
 
 Everything random comes from a fixed seed, so two runs seed the same data.
 """
@@ -276,6 +277,9 @@ INSERT INTO favorites (user_id, article_id, created_at)
 
 UPDATE tags SET articles_count =
   (SELECT count(*) FROM article_tags WHERE article_tags.tag_id = tags.id);
+UPDATE users SET articles_count =
+  (SELECT count(*) FROM articles WHERE articles.author_id = users.id);
+UPDATE counters SET value = (SELECT count(*) FROM articles) WHERE name = 'articles';
 """
 
 

@@ -557,7 +557,12 @@ async fn favoriting_and_unfavoriting_in_a_tight_race_ends_consistent() {
     let fan = app.register("fan").await;
     let other = app.register("other").await;
     app.create_article(&author, "Contested", &[]).await;
-    app.post("/api/articles/contested/favorite", Some(&other.token), &json!({})).await;
+    app.post(
+        "/api/articles/contested/favorite",
+        Some(&other.token),
+        &json!({}),
+    )
+    .await;
 
     let empty = json!({});
     let requests = (0..40).map(|i| {

@@ -276,7 +276,7 @@ async fn hostile_path_and_query_values_get_clean_4xx_or_empty_results_and_change
     let app = TestApp::spawn().await;
     let jake = app.register("jake").await;
     app.create_article(&jake, "Keep me", &["kept"]).await;
-    let token = Some(jake.token.as_str());
+    let token = jake.token.as_str();
     let empty = json!({});
     let comment = json!({"comment": {"body": "hi"}});
     let update = json!({"article": {"body": "changed"}});
@@ -305,7 +305,7 @@ async fn hostile_path_and_query_values_get_clean_4xx_or_empty_results_and_change
             let mut request = app
                 .client
                 .request(method.clone(), &url)
-                .header("Authorization", format!("Token {}", token.unwrap()));
+                .header("Authorization", format!("Token {token}"));
             if let Some(body) = body {
                 request = request.json(body);
             }

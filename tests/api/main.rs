@@ -7,6 +7,7 @@
 
 mod articles;
 mod bad_input;
+mod cache;
 mod comments;
 mod cors;
 mod docs;

@@ -11,6 +11,7 @@ use std::sync::Arc;
 use async_trait::async_trait;
 use conduit_domain::{Body, Description, Paging, Slug, TagList, Title, UserId};
 
+use crate::cache::{CacheKey, CacheScope, CachedValue, NoCache, ReadCache, read_through};
 use crate::error::{AppError, FieldErrors};
 use crate::ports::{ArticleChanges, ArticleFilter, Database, NewArticle, UnitOfWork};
 use crate::users::now;
@@ -88,11 +89,21 @@ pub trait ArticleUseCases: Send + Sync {
 
 pub struct ArticleService<D> {
     db: Arc<D>,
+    cache: Arc<dyn ReadCache>,
 }
 
 impl<D: Database> ArticleService<D> {
     pub fn new(db: Arc<D>) -> Self {
-        Self { db }
+        Self {
+            db,
+            cache: Arc::new(NoCache),
+        }
+    }
+
+    /// Serves reads from `cache` and invalidates it after writes.
+    pub fn with_cache(mut self, cache: Arc<dyn ReadCache>) -> Self {
+        self.cache = cache;
+        self
     }
 
     /// Runs a slug-choosing write, again with a fresh suffix when a concurrent
@@ -114,6 +125,20 @@ impl<D: Database> ArticleService<D> {
                 other => return other,
             }
         }
+    }
+}
+
+fn articles_of(value: CachedValue) -> Option<Arc<Page<ArticleView<ArticleSummary>>>> {
+    match value {
+        CachedValue::Articles(page) => Some(page),
+        _ => None,
+    }
+}
+
+fn article_of(value: CachedValue) -> Option<Arc<ArticleView<ArticleRecord>>> {
+    match value {
+        CachedValue::Article(article) => Some(article),
+        _ => None,
     }
 }
 
@@ -243,12 +268,25 @@ impl<D: Database> ArticleUseCases for ArticleService<D> {
         filter: ArticleFilter,
         paging: Paging,
     ) -> Result<Page<ArticleView<ArticleSummary>>, AppError> {
-        self.db
-            .read(move |uow| {
-                let page = uow.articles().list(&filter, paging)?;
-                personalize_page(uow, viewer, page)
-            })
-            .await
+        let key = CacheKey::Articles {
+            viewer,
+            filter: filter.clone(),
+            paging,
+        };
+        let page = read_through(
+            &*self.cache,
+            key,
+            CachedValue::Articles,
+            articles_of,
+            || {
+                self.db.read(move |uow| {
+                    let page = uow.articles().list(&filter, paging)?;
+                    personalize_page(uow, viewer, page)
+                })
+            },
+        )
+        .await?;
+        Ok((*page).clone())
     }
 
     async fn feed(
@@ -256,12 +294,21 @@ impl<D: Database> ArticleUseCases for ArticleService<D> {
         reader: UserId,
         paging: Paging,
     ) -> Result<Page<ArticleView<ArticleSummary>>, AppError> {
-        self.db
-            .read(move |uow| {
-                let page = uow.articles().feed(reader, paging)?;
-                personalize_page(uow, Some(reader), page)
-            })
-            .await
+        let key = CacheKey::Feed { reader, paging };
+        let page = read_through(
+            &*self.cache,
+            key,
+            CachedValue::Articles,
+            articles_of,
+            || {
+                self.db.read(move |uow| {
+                    let page = uow.articles().feed(reader, paging)?;
+                    personalize_page(uow, Some(reader), page)
+                })
+            },
+        )
+        .await?;
+        Ok((*page).clone())
     }
 
     async fn get(
@@ -269,13 +316,19 @@ impl<D: Database> ArticleUseCases for ArticleService<D> {
         viewer: Option<UserId>,
         slug: String,
     ) -> Result<ArticleView<ArticleRecord>, AppError> {
+        let key = CacheKey::Article {
+            viewer,
+            slug: slug.clone(),
+        };
         let slug = Slug::from_path(slug);
-        self.db
-            .read(move |uow| {
+        let article = read_through(&*self.cache, key, CachedValue::Article, article_of, || {
+            self.db.read(move |uow| {
                 let record = load_record(uow, &slug)?;
                 personalize_one(uow, viewer, record)
             })
-            .await
+        })
+        .await?;
+        Ok((*article).clone())
     }
 
     #[tracing::instrument(skip_all, fields(author_id = author.0))]
@@ -316,6 +369,7 @@ impl<D: Database> ArticleUseCases for ArticleService<D> {
                 load_record(uow, &slug)
             })
             .await?;
+        self.cache.invalidate(CacheScope::Content);
         tracing::info!(slug = %record.summary.slug, "article created");
         let author = record.summary.author.clone().viewed(false);
         Ok(ArticleView {
@@ -363,25 +417,28 @@ impl<D: Database> ArticleUseCases for ArticleService<D> {
             body: body.map(Body::into_inner),
         };
         let now = now();
-        self.write_with_slug_retry(move |uow, attempt| {
-            let article = find_own_article(uow, editor, &current_slug)?;
-            let stored_slug = Slug::from_path(article.slug.clone());
-            let slug = match &new_base {
-                Some(base) if !stored_slug.has_base(base) => choose_slug(uow, base, attempt)?,
-                _ => stored_slug,
-            };
-            let changes = ArticleChanges {
-                slug: (slug.as_str() != article.slug).then(|| slug.clone()),
-                ..changes.clone()
-            };
-            uow.articles().update(article.id, &changes, now)?;
-            if let Some(tags) = &tags {
-                uow.tags().replace_for_article(article.id, tags)?;
-            }
-            let record = load_record(uow, &slug)?;
-            personalize_one(uow, Some(editor), record)
-        })
-        .await
+        let updated = self
+            .write_with_slug_retry(move |uow, attempt| {
+                let article = find_own_article(uow, editor, &current_slug)?;
+                let stored_slug = Slug::from_path(article.slug.clone());
+                let slug = match &new_base {
+                    Some(base) if !stored_slug.has_base(base) => choose_slug(uow, base, attempt)?,
+                    _ => stored_slug,
+                };
+                let changes = ArticleChanges {
+                    slug: (slug.as_str() != article.slug).then(|| slug.clone()),
+                    ..changes.clone()
+                };
+                uow.articles().update(article.id, &changes, now)?;
+                if let Some(tags) = &tags {
+                    uow.tags().replace_for_article(article.id, tags)?;
+                }
+                let record = load_record(uow, &slug)?;
+                personalize_one(uow, Some(editor), record)
+            })
+            .await?;
+        self.cache.invalidate(CacheScope::Content);
+        Ok(updated)
     }
 
     #[tracing::instrument(skip(self))]
@@ -392,7 +449,10 @@ impl<D: Database> ArticleUseCases for ArticleService<D> {
                 let article = find_own_article(uow, editor, &slug)?;
                 Ok(uow.articles().delete(article.id)?)
             })
-            .await
+            .await?;
+        self.cache.invalidate(CacheScope::Content);
+        self.cache.invalidate(CacheScope::Comments);
+        Ok(())
     }
 
     async fn favorite(
@@ -410,6 +470,7 @@ impl<D: Database> ArticleUseCases for ArticleService<D> {
                 personalize_one(uow, Some(user), record)
             })
             .await
+            .inspect(|_| self.cache.invalidate(CacheScope::Content))
     }
 
     async fn unfavorite(
@@ -426,6 +487,7 @@ impl<D: Database> ArticleUseCases for ArticleService<D> {
                 personalize_one(uow, Some(user), record)
             })
             .await
+            .inspect(|_| self.cache.invalidate(CacheScope::Content))
     }
 }
 

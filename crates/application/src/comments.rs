@@ -6,6 +6,7 @@ use async_trait::async_trait;
 use conduit_domain::{CommentBody, CommentId, Slug, UserId};
 
 use crate::articles::find_article_ref;
+use crate::cache::{CacheKey, CacheScope, CachedValue, NoCache, ReadCache, read_through};
 use crate::error::{AppError, FieldErrors};
 use crate::ports::{Database, NewComment, UnitOfWork};
 use crate::users::now;
@@ -33,11 +34,28 @@ pub trait CommentUseCases: Send + Sync {
 
 pub struct CommentService<D> {
     db: Arc<D>,
+    cache: Arc<dyn ReadCache>,
 }
 
 impl<D: Database> CommentService<D> {
     pub fn new(db: Arc<D>) -> Self {
-        Self { db }
+        Self {
+            db,
+            cache: Arc::new(NoCache),
+        }
+    }
+
+    /// Serves reads from `cache` and invalidates it after writes.
+    pub fn with_cache(mut self, cache: Arc<dyn ReadCache>) -> Self {
+        self.cache = cache;
+        self
+    }
+}
+
+fn comments_of(value: CachedValue) -> Option<Arc<Vec<CommentView>>> {
+    match value {
+        CachedValue::Comments(comments) => Some(comments),
+        _ => None,
     }
 }
 
@@ -102,6 +120,7 @@ impl<D: Database> CommentUseCases for CommentService<D> {
                 })?)
             })
             .await?;
+        self.cache.invalidate(CacheScope::Comments);
         let author = record.author.clone().viewed(false);
         Ok(CommentView {
             id: record.id,
@@ -117,14 +136,26 @@ impl<D: Database> CommentUseCases for CommentService<D> {
         viewer: Option<UserId>,
         slug: String,
     ) -> Result<Vec<CommentView>, AppError> {
+        let key = CacheKey::Comments {
+            viewer,
+            slug: slug.clone(),
+        };
         let slug = Slug::from_path(slug);
-        self.db
-            .read(move |uow| {
-                let article = find_article_ref(uow, &slug)?;
-                let comments = uow.comments().list_for_article(article.id)?;
-                personalize(uow, viewer, comments)
-            })
-            .await
+        let comments = read_through(
+            &*self.cache,
+            key,
+            CachedValue::Comments,
+            comments_of,
+            || {
+                self.db.read(move |uow| {
+                    let article = find_article_ref(uow, &slug)?;
+                    let comments = uow.comments().list_for_article(article.id)?;
+                    personalize(uow, viewer, comments)
+                })
+            },
+        )
+        .await?;
+        Ok((*comments).clone())
     }
 
     #[tracing::instrument(skip(self))]
@@ -144,7 +175,9 @@ impl<D: Database> CommentUseCases for CommentService<D> {
                 }
                 Ok(uow.comments().delete(comment.id)?)
             })
-            .await
+            .await?;
+        self.cache.invalidate(CacheScope::Comments);
+        Ok(())
     }
 }
 

@@ -4,6 +4,7 @@
 //! layer calls the use cases through the `*UseCases` traits.
 
 pub mod articles;
+pub mod cache;
 pub mod comments;
 pub mod error;
 pub mod health;

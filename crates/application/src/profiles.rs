@@ -5,6 +5,7 @@ use std::sync::Arc;
 use async_trait::async_trait;
 use conduit_domain::{UserId, Username};
 
+use crate::cache::{CacheKey, CacheScope, CachedValue, NoCache, ReadCache, read_through};
 use crate::error::{AppError, FieldErrors};
 use crate::ports::{Database, UnitOfWork};
 use crate::users::now;
@@ -24,11 +25,28 @@ pub trait ProfileUseCases: Send + Sync {
 
 pub struct ProfileService<D> {
     db: Arc<D>,
+    cache: Arc<dyn ReadCache>,
 }
 
 impl<D: Database> ProfileService<D> {
     pub fn new(db: Arc<D>) -> Self {
-        Self { db }
+        Self {
+            db,
+            cache: Arc::new(NoCache),
+        }
+    }
+
+    /// Serves reads from `cache` and invalidates it after writes.
+    pub fn with_cache(mut self, cache: Arc<dyn ReadCache>) -> Self {
+        self.cache = cache;
+        self
+    }
+}
+
+fn profile_of(value: CachedValue) -> Option<Arc<Profile>> {
+    match value {
+        CachedValue::Profile(profile) => Some(profile),
+        _ => None,
     }
 }
 
@@ -56,8 +74,12 @@ fn profile(account: Account, following: bool) -> Profile {
 #[async_trait]
 impl<D: Database> ProfileUseCases for ProfileService<D> {
     async fn get(&self, viewer: Option<UserId>, username: String) -> Result<Profile, AppError> {
-        self.db
-            .read(move |uow| {
+        let key = CacheKey::Profile {
+            viewer,
+            username: username.to_ascii_lowercase(),
+        };
+        let profile = read_through(&*self.cache, key, CachedValue::Profile, profile_of, || {
+            self.db.read(move |uow| {
                 let owner = find_profile_owner(uow, &username)?;
                 let following = match viewer {
                     Some(viewer) if viewer != owner.id => {
@@ -67,7 +89,9 @@ impl<D: Database> ProfileUseCases for ProfileService<D> {
                 };
                 Ok(profile(owner, following))
             })
-            .await
+        })
+        .await?;
+        Ok((*profile).clone())
     }
 
     #[tracing::instrument(skip(self))]
@@ -86,6 +110,7 @@ impl<D: Database> ProfileUseCases for ProfileService<D> {
                 Ok(profile(followee, true))
             })
             .await
+            .inspect(|_| self.cache.invalidate(CacheScope::Content))
     }
 
     #[tracing::instrument(skip(self))]
@@ -97,6 +122,7 @@ impl<D: Database> ProfileUseCases for ProfileService<D> {
                 Ok(profile(followee, false))
             })
             .await
+            .inspect(|_| self.cache.invalidate(CacheScope::Content))
     }
 }
 

@@ -4,6 +4,7 @@ use std::sync::Arc;
 
 use async_trait::async_trait;
 
+use crate::cache::{CacheKey, CachedValue, NoCache, ReadCache, read_through};
 use crate::error::AppError;
 use crate::ports::Database;
 
@@ -17,18 +18,43 @@ pub trait TagUseCases: Send + Sync {
 
 pub struct TagService<D> {
     db: Arc<D>,
+    cache: Arc<dyn ReadCache>,
 }
 
 impl<D: Database> TagService<D> {
     pub fn new(db: Arc<D>) -> Self {
-        Self { db }
+        Self {
+            db,
+            cache: Arc::new(NoCache),
+        }
+    }
+
+    /// Serves reads from `cache` and invalidates it after writes.
+    pub fn with_cache(mut self, cache: Arc<dyn ReadCache>) -> Self {
+        self.cache = cache;
+        self
+    }
+}
+
+fn tags_of(value: CachedValue) -> Option<Arc<Vec<String>>> {
+    match value {
+        CachedValue::Tags(tags) => Some(tags),
+        _ => None,
     }
 }
 
 #[async_trait]
 impl<D: Database> TagUseCases for TagService<D> {
     async fn list(&self) -> Result<Vec<String>, AppError> {
-        self.db.read(|uow| Ok(uow.tags().in_use()?)).await
+        let tags = read_through(
+            &*self.cache,
+            CacheKey::Tags,
+            CachedValue::Tags,
+            tags_of,
+            || self.db.read(|uow| Ok(uow.tags().in_use()?)),
+        )
+        .await?;
+        Ok((*tags).clone())
     }
 }
 

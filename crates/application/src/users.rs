@@ -6,6 +6,7 @@ use async_trait::async_trait;
 use chrono::{DateTime, SubsecRound, Utc};
 use conduit_domain::{Bio, Email, ImageUrl, Password, UserId, Username};
 
+use crate::cache::{CacheKey, CacheScope, CachedValue, NoCache, ReadCache};
 use crate::error::{AppError, AuthFailure, FieldErrors};
 use crate::ports::{Database, NewUser, PasswordHasher, TokenService, UserChanges};
 use crate::views::Account;
@@ -77,11 +78,23 @@ pub struct UserService<D> {
     db: Arc<D>,
     hasher: Arc<dyn PasswordHasher>,
     tokens: Arc<dyn TokenService>,
+    cache: Arc<dyn ReadCache>,
 }
 
 impl<D: Database> UserService<D> {
     pub fn new(db: Arc<D>, hasher: Arc<dyn PasswordHasher>, tokens: Arc<dyn TokenService>) -> Self {
-        Self { db, hasher, tokens }
+        Self {
+            db,
+            hasher,
+            tokens,
+            cache: Arc::new(NoCache),
+        }
+    }
+
+    /// Serves reads from `cache` and invalidates it after writes.
+    pub fn with_cache(mut self, cache: Arc<dyn ReadCache>) -> Self {
+        self.cache = cache;
+        self
     }
 
     fn sign_in(&self, account: Account) -> Result<SignedIn, AppError> {
@@ -155,11 +168,18 @@ impl<D: Database> UserUseCases for UserService<D> {
 
     async fn authenticate(&self, token: &str) -> Result<UserId, AppError> {
         let user = self.tokens.verify(token).map_err(AppError::Unauthorized)?;
+        // Only existence is cached, never absence, so a new user is never refused.
+        let key = CacheKey::UserExists(user);
+        if let Some(CachedValue::UserExists) = self.cache.get(&key) {
+            return Ok(user);
+        }
+        let generation = self.cache.generation(CacheScope::Users);
         let exists = self
             .db
             .read(move |uow| Ok(uow.users().exists(user)?))
             .await?;
         if exists {
+            self.cache.put(key, generation, CachedValue::UserExists);
             Ok(user)
         } else {
             Err(AppError::Unauthorized(AuthFailure::UnknownUser))
@@ -237,6 +257,11 @@ impl<D: Database> UserUseCases for UserService<D> {
                 Ok(uow.users().update(user, &changes)?)
             })
             .await
+            // Names, bios and images are shown with articles, comments and profiles.
+            .inspect(|_| {
+                self.cache.invalidate(CacheScope::Content);
+                self.cache.invalidate(CacheScope::Comments);
+            })
     }
 }
 

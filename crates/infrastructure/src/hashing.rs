@@ -1,15 +1,14 @@
 //! Password hashing with argon2id.
 
-use std::sync::Arc;
+use std::sync::{Arc, Mutex, mpsc};
 
 use argon2::password_hash::rand_core::OsRng;
-use argon2::password_hash::{PasswordHash as PhcString, SaltString};
-use argon2::{Algorithm, Argon2, Params, PasswordHasher as _, PasswordVerifier, Version};
+use argon2::password_hash::{Output, ParamsString, PasswordHash as PhcString, Salt, SaltString};
+use argon2::{Algorithm, Argon2, Block, Params, Version};
 use async_trait::async_trait;
 use conduit_application::error::AppError;
 use conduit_application::ports::{PasswordHash, PasswordHasher};
 use conduit_domain::Password;
-use tokio::sync::Semaphore;
 
 /// argon2id with the OWASP Password Storage Cheat Sheet's first
 /// recommendation: 19 MiB of memory, 2 iterations, 1 lane.
@@ -17,73 +16,156 @@ pub const MEMORY_KIB: u32 = 19 * 1024;
 pub const ITERATIONS: u32 = 2;
 pub const LANES: u32 = 1;
 
-/// Hashes on blocking threads, at most `max_concurrent` at a time, so that a
-/// flood of log-ins queues up instead of taking every thread and all memory.
+/// Hashes on a few dedicated threads, so that a flood of log-ins queues up
+/// instead of taking every core, every blocking thread and (19 MiB a hash)
+/// the memory. Each thread allocates its argon2 memory once and reuses it for
+/// every hash, so the resident size stays at `threads × 19 MiB` instead of
+/// growing with allocator fragmentation.
 pub struct Argon2Hasher {
     params: Params,
-    permits: Arc<Semaphore>,
+    jobs: Mutex<mpsc::Sender<Job>>,
     /// Verified against when the user does not exist, so that an unknown
     /// email costs as much time as a wrong password.
     dummy_hash: String,
 }
 
+/// Work for a hashing thread, given that thread's argon2 memory.
+type Job = Box<dyn FnOnce(&mut [Block]) + Send>;
+
 impl Argon2Hasher {
+    /// Starts `threads` hashing threads (at least one).
+    ///
     /// # Errors
-    /// When the parameters are rejected or the dummy hash cannot be made.
-    pub fn new(max_concurrent: usize) -> anyhow::Result<Self> {
+    /// When the parameters are rejected, a thread cannot start, or the dummy
+    /// hash cannot be made.
+    pub fn new(threads: usize) -> anyhow::Result<Self> {
         let params = Params::new(MEMORY_KIB, ITERATIONS, LANES, None)
             .map_err(|error| anyhow::anyhow!("argon2 parameters: {error}"))?;
-        let dummy_hash = hash_blocking(&params, "conduit-dummy-password")?;
+        let dummy_hash = hash_with_memory(
+            &params,
+            "conduit-dummy-password",
+            &mut vec![Block::default(); params.block_count()],
+        )?;
+        let (sender, receiver) = mpsc::channel::<Job>();
+        let receiver = Arc::new(Mutex::new(receiver));
+        for index in 0..threads.max(1) {
+            let receiver = Arc::clone(&receiver);
+            let blocks = params.block_count();
+            std::thread::Builder::new()
+                .name(format!("argon2-{index}"))
+                .spawn(move || {
+                    let mut memory = vec![Block::default(); blocks];
+                    loop {
+                        let job = receiver
+                            .lock()
+                            .unwrap_or_else(std::sync::PoisonError::into_inner)
+                            .recv();
+                        match job {
+                            Ok(job) => job(&mut memory),
+                            // The hasher was dropped: no more work will come.
+                            Err(_) => break,
+                        }
+                    }
+                })?;
+        }
         Ok(Self {
             params,
-            permits: Arc::new(Semaphore::new(max_concurrent.max(1))),
+            jobs: Mutex::new(sender),
             dummy_hash,
         })
     }
 
-    async fn on_blocking_thread<T, F>(&self, job: F) -> Result<T, AppError>
+    /// Runs `work` on a hashing thread and waits for it without blocking.
+    async fn on_hashing_thread<T, F>(&self, work: F) -> Result<T, AppError>
     where
         T: Send + 'static,
-        F: FnOnce() -> T + Send + 'static,
+        F: FnOnce(&mut [Block]) -> T + Send + 'static,
     {
-        let _permit = self
-            .permits
-            .acquire()
+        let (reply, answer) = tokio::sync::oneshot::channel();
+        let span = tracing::Span::current();
+        let job: Job = Box::new(move |memory| {
+            let _entered = span.enter();
+            // The requester may have gone (client disconnected): nothing to do.
+            let _ = reply.send(work(memory));
+        });
+        self.jobs
+            .lock()
+            .unwrap_or_else(std::sync::PoisonError::into_inner)
+            .send(job)
+            .map_err(|_| AppError::Internal(anyhow::anyhow!("the hashing threads stopped")))?;
+        answer
             .await
-            .map_err(|error| AppError::Internal(error.into()))?;
-        tokio::task::spawn_blocking(job)
-            .await
-            .map_err(|error| AppError::Internal(anyhow::anyhow!("hashing task failed: {error}")))
+            .map_err(|_| AppError::Internal(anyhow::anyhow!("a hashing job failed")))
     }
 }
 
-fn argon2(params: &Params) -> Argon2<'static> {
-    Argon2::new(Algorithm::Argon2id, Version::V0x13, params.clone())
-}
-
-fn hash_blocking(params: &Params, password: &str) -> anyhow::Result<String> {
+/// Hashes `password` with a new random salt into a PHC string, in `memory`
+/// (at least `params.block_count()` blocks), as `argon2`'s own
+/// `hash_password` does but without allocating.
+fn hash_with_memory(
+    params: &Params,
+    password: &str,
+    memory: &mut [Block],
+) -> anyhow::Result<String> {
     let salt = SaltString::generate(&mut OsRng);
-    argon2(params)
-        .hash_password(password.as_bytes(), &salt)
-        .map(|hash| hash.to_string())
-        .map_err(|error| anyhow::anyhow!("hashing a password: {error}"))
+    let mut salt_bytes = [0_u8; Salt::MAX_LENGTH];
+    let raw_salt = salt
+        .as_salt()
+        .decode_b64(&mut salt_bytes)
+        .map_err(|error| anyhow::anyhow!("salt: {error}"))?;
+    let mut output = [0_u8; Params::DEFAULT_OUTPUT_LEN];
+    Argon2::new(Algorithm::Argon2id, Version::V0x13, params.clone())
+        .hash_password_into_with_memory(password.as_bytes(), raw_salt, &mut output, memory)
+        .map_err(|error| anyhow::anyhow!("hashing a password: {error}"))?;
+    let phc = PhcString {
+        algorithm: argon2::ARGON2ID_IDENT,
+        version: Some(Version::V0x13.into()),
+        params: ParamsString::try_from(params).map_err(|error| anyhow::anyhow!("{error}"))?,
+        salt: Some(salt.as_salt()),
+        hash: Some(Output::new(&output).map_err(|error| anyhow::anyhow!("{error}"))?),
+    };
+    Ok(phc.to_string())
 }
 
-/// Verifies with the parameters recorded in the hash itself, so hashes made
-/// with older parameters keep working.
-fn verify_blocking(password: &str, encoded: &str) -> bool {
-    PhcString::new(encoded).is_ok_and(|parsed| {
-        Argon2::default()
-            .verify_password(password.as_bytes(), &parsed)
-            .is_ok()
-    })
+/// Checks `password` against a PHC string with the algorithm, version and
+/// parameters recorded in it (so hashes made with other parameters keep
+/// working), in `memory` when it is large enough. The comparison is
+/// constant-time (`password_hash::Output`'s equality).
+fn verify_with_memory(password: &str, encoded: &str, memory: &mut [Block]) -> bool {
+    let Ok(phc) = PhcString::new(encoded) else {
+        return false;
+    };
+    let (Ok(algorithm), Ok(params), Some(salt), Some(expected)) = (
+        Algorithm::try_from(phc.algorithm),
+        Params::try_from(&phc),
+        phc.salt,
+        phc.hash,
+    ) else {
+        return false;
+    };
+    let version = match phc.version.map(Version::try_from).transpose() {
+        Ok(version) => version.unwrap_or_default(),
+        Err(_) => return false,
+    };
+    let mut salt_bytes = [0_u8; Salt::MAX_LENGTH];
+    let Ok(raw_salt) = salt.decode_b64(&mut salt_bytes) else {
+        return false;
+    };
+    let argon2 = Argon2::new(algorithm, version, params.clone());
+    let mut output = vec![0_u8; expected.len()];
+    let hashed = if params.block_count() <= memory.len() {
+        argon2.hash_password_into_with_memory(password.as_bytes(), raw_salt, &mut output, memory)
+    } else {
+        argon2.hash_password_into(password.as_bytes(), raw_salt, &mut output)
+    };
+    hashed.is_ok() && Output::new(&output).is_ok_and(|computed| computed == expected)
 }
 
 #[async_trait]
 impl PasswordHasher for Argon2Hasher {
     async fn hash(&self, password: Password) -> Result<PasswordHash, AppError> {
         let params = self.params.clone();
-        self.on_blocking_thread(move || hash_blocking(&params, password.expose()))
+        self.on_hashing_thread(move |memory| hash_with_memory(&params, password.expose(), memory))
             .await?
             .map(PasswordHash::new)
             .map_err(AppError::Internal)
@@ -97,7 +179,9 @@ impl PasswordHasher for Argon2Hasher {
         let known = hash.is_some();
         let encoded = hash.map_or_else(|| self.dummy_hash.clone(), |hash| hash.as_str().to_owned());
         let matches = self
-            .on_blocking_thread(move || verify_blocking(password.expose(), &encoded))
+            .on_hashing_thread(move |memory| {
+                verify_with_memory(password.expose(), &encoded, memory)
+            })
             .await?;
         Ok(known && matches)
     }
@@ -145,6 +229,61 @@ mod tests {
         let hasher = Argon2Hasher::new(1).unwrap();
         let dummy = Password::for_login("conduit-dummy-password").unwrap();
         assert!(!hasher.verify(dummy, None).await.unwrap());
+    }
+
+    #[tokio::test]
+    async fn hashes_made_by_the_argon2_crate_itself_verify_and_ours_verify_there() {
+        use argon2::{PasswordHasher as _, PasswordVerifier as _};
+        let hasher = Argon2Hasher::new(1).unwrap();
+        let salt = SaltString::generate(&mut OsRng);
+        let theirs = Argon2::default()
+            .hash_password(b"legacy password", &salt)
+            .unwrap()
+            .to_string();
+        let password = Password::for_login("legacy password").unwrap();
+        assert!(
+            hasher
+                .verify(password, Some(PasswordHash::new(theirs)))
+                .await
+                .unwrap()
+        );
+
+        let ours = hasher
+            .hash(Password::parse("modern password").unwrap())
+            .await
+            .unwrap();
+        let parsed = PhcString::new(ours.as_str()).unwrap();
+        assert!(
+            Argon2::default()
+                .verify_password(b"modern password", &parsed)
+                .is_ok()
+        );
+        assert!(
+            Argon2::default()
+                .verify_password(b"other password", &parsed)
+                .is_err()
+        );
+    }
+
+    #[tokio::test]
+    async fn many_concurrent_hashes_share_the_threads() {
+        let hasher = Arc::new(Argon2Hasher::new(2).unwrap());
+        let hashes = (0..6).map(|i| {
+            let hasher = Arc::clone(&hasher);
+            tokio::spawn(async move {
+                hasher
+                    .hash(Password::parse(format!("password {i}")).unwrap())
+                    .await
+                    .unwrap()
+            })
+        });
+        let mut all = Vec::new();
+        for hash in hashes {
+            all.push(hash.await.unwrap().as_str().to_owned());
+        }
+        all.sort();
+        all.dedup();
+        assert_eq!(all.len(), 6);
     }
 
     #[tokio::test]

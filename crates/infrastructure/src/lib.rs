@@ -5,6 +5,7 @@
 //! - [`hashing`]: argon2id password hashing off the async workers.
 //! - [`tokens`]: HS256 JWTs and the signing secret.
 
+pub mod cache;
 pub mod db;
 pub mod hashing;
 pub mod tokens;

@@ -1074,3 +1074,32 @@ async fn a_comment_ref_names_its_article_and_author_and_a_deleted_comment_is_gon
         [kept]
     );
 }
+
+#[tokio::test]
+async fn list_totals_from_counters_stay_right_after_deletes() {
+    let (db, _test_db, [_, _, _, dave]) = catalog().await;
+    let a3 = read(&db, |uow| {
+        Ok(uow.articles().find_ref(&slug("a3"))?.unwrap().id)
+    })
+    .await;
+    write(&db, move |uow| Ok(uow.articles().delete(a3)?)).await;
+    // Deleting an article that is already gone changes no counter.
+    write(&db, move |uow| Ok(uow.articles().delete(a3)?)).await;
+
+    assert_eq!(
+        list(&db, filter(None, None, None), paging(20, 0)).await,
+        (strings(&["a5", "a4", "a2", "a1"]), 4)
+    );
+    assert_eq!(
+        list(&db, filter(None, Some("alice"), None), paging(20, 0)).await,
+        (strings(&["a1"]), 1)
+    );
+    assert_eq!(
+        list(&db, filter(Some("web"), None, None), paging(20, 0)).await,
+        (strings(&["a2"]), 1)
+    );
+    assert_eq!(
+        feed(&db, dave, paging(20, 0)).await,
+        (strings(&["a4", "a1"]), 2)
+    );
+}

@@ -106,8 +106,9 @@ pub struct Settings {
     #[arg(long, env = "CONDUIT_WORKERS", default_value_t = 0)]
     pub workers: usize,
 
-    /// Password hashes computed at once; 0 means one per CPU core. Further
-    /// log-ins and registrations queue, so a flood cannot starve other requests.
+    /// Password hashes computed at once (each on its own thread, 19 MiB each);
+    /// 0 means half the CPU cores, at least one. Further log-ins and
+    /// registrations queue, so a flood cannot starve other requests.
     #[arg(long, env = "CONDUIT_HASH_CONCURRENCY", default_value_t = 0)]
     pub hash_concurrency: usize,
 
@@ -143,6 +144,16 @@ pub struct Settings {
     /// How long `/health/ready` waits for the database.
     #[arg(long, env = "CONDUIT_READINESS_TIMEOUT", default_value = "2s", value_parser = humantime::parse_duration)]
     pub readiness_timeout: Duration,
+
+    /// Read models (pages, articles, profiles, tags) kept in memory; 0 turns
+    /// the cache off. Writes invalidate what they affect as they commit.
+    #[arg(long, env = "CONDUIT_CACHE_CAPACITY", default_value_t = 10_000)]
+    pub cache_capacity: u64,
+
+    /// Longest time a cached read model is kept, whatever happens. Bounds how
+    /// long a change made behind Conduit's back (by SQL) can go unseen.
+    #[arg(long, env = "CONDUIT_CACHE_TTL", default_value = "60s", value_parser = humantime::parse_duration)]
+    pub cache_ttl: Duration,
 
     /// PEM certificate chain: with `CONDUIT_TLS_KEY`, serve HTTPS (rustls).
     #[arg(long, env = "CONDUIT_TLS_CERT", requires = "tls_key")]

@@ -10,12 +10,14 @@ use std::time::Duration;
 
 use anyhow::Context;
 use conduit_application::articles::ArticleService;
+use conduit_application::cache::{NoCache, ReadCache};
 use conduit_application::comments::CommentService;
 use conduit_application::health::HealthCheck;
 use conduit_application::ports::{PasswordHasher, TokenService};
 use conduit_application::profiles::ProfileService;
 use conduit_application::tags::TagService;
 use conduit_application::users::UserService;
+use conduit_infrastructure::cache::{CacheSettings, MokaReadCache};
 use conduit_infrastructure::db::{DbSettings, DieselDatabase};
 use conduit_infrastructure::hashing::Argon2Hasher;
 use conduit_infrastructure::tokens::{JwtTokenService, load_or_create_secret};
@@ -68,18 +70,30 @@ fn token_service(settings: &Settings) -> anyhow::Result<JwtTokenService> {
 /// # Errors
 /// When the token secret or the hasher cannot be prepared.
 pub fn services(settings: &Settings, db: &Arc<DieselDatabase>) -> anyhow::Result<Services> {
+    // Half the cores by default: a log-in flood then leaves the other half
+    // to every other request.
     let hash_concurrency = match settings.hash_concurrency {
-        0 => cores(),
+        0 => (cores() / 2).max(1),
         n => n,
     };
     let hasher: Arc<dyn PasswordHasher> = Arc::new(Argon2Hasher::new(hash_concurrency)?);
     let tokens: Arc<dyn TokenService> = Arc::new(token_service(settings)?);
+    let cache: Arc<dyn ReadCache> = if settings.cache_capacity == 0 {
+        Arc::new(NoCache)
+    } else {
+        MokaReadCache::new(CacheSettings {
+            capacity: settings.cache_capacity,
+            time_to_live: settings.cache_ttl,
+        })
+    };
     Ok(Services {
-        users: Arc::new(UserService::new(Arc::clone(db), hasher, tokens)),
-        profiles: Arc::new(ProfileService::new(Arc::clone(db))),
-        articles: Arc::new(ArticleService::new(Arc::clone(db))),
-        comments: Arc::new(CommentService::new(Arc::clone(db))),
-        tags: Arc::new(TagService::new(Arc::clone(db))),
+        users: Arc::new(
+            UserService::new(Arc::clone(db), hasher, tokens).with_cache(Arc::clone(&cache)),
+        ),
+        profiles: Arc::new(ProfileService::new(Arc::clone(db)).with_cache(Arc::clone(&cache))),
+        articles: Arc::new(ArticleService::new(Arc::clone(db)).with_cache(Arc::clone(&cache))),
+        comments: Arc::new(CommentService::new(Arc::clone(db)).with_cache(Arc::clone(&cache))),
+        tags: Arc::new(TagService::new(Arc::clone(db)).with_cache(cache)),
         health: Arc::clone(db) as Arc<dyn HealthCheck>,
     })
 }

@@ -13,6 +13,14 @@ diesel::table! {
         image -> Nullable<Text>,
         created_at -> Timestamp,
         updated_at -> Timestamp,
+        articles_count -> BigInt,
+    }
+}
+
+diesel::table! {
+    counters (name) {
+        name -> Text,
+        value -> BigInt,
     }
 }
 
@@ -81,6 +89,7 @@ diesel::joinable!(favorites -> articles (article_id));
 
 diesel::allow_tables_to_appear_in_same_query!(
     users,
+    counters,
     follows,
     articles,
     tags,

@@ -9,7 +9,7 @@ use diesel::prelude::*;
 
 use crate::db::errors::OrRepoError;
 use crate::db::rows::{ArticleChangesRow, ArticleSummaryRow, AuthorRow, NewArticleRow, utc};
-use crate::db::schema::{article_tags, articles, favorites, follows, tags, users};
+use crate::db::schema::{article_tags, articles, counters, favorites, follows, tags, users};
 use crate::db::{DbConnection, DieselUow, MultiBackend, per_backend};
 
 /// List filters resolved to ids: `None` fields do not filter.
@@ -21,8 +21,6 @@ struct ResolvedFilter {
     /// Feed: only articles by authors this user follows.
     followed_by: Option<i64>,
 }
-
-type BoxedArticles = articles::BoxedQuery<'static, MultiBackend>;
 
 impl ResolvedFilter {
     /// Resolves tag and user names to ids, one indexed look-up each. `None`
@@ -58,42 +56,123 @@ impl ResolvedFilter {
         }
         Ok(Some(resolved))
     }
+}
 
-    /// The matching articles, as a fresh boxed query (one for the page, one
-    /// for the count).
-    fn query(&self) -> BoxedArticles {
-        let mut query = articles::table.into_boxed();
-        if let Some(tag_id) = self.tag_id {
-            query = query.filter(
-                articles::id.eq_any(
-                    article_tags::table
-                        .filter(article_tags::tag_id.eq(tag_id))
-                        .select(article_tags::article_id),
-                ),
-            );
+/// The row of `counters` that counts every article.
+const ARTICLES_COUNTER: &str = "articles";
+
+/// Runs `$finish` on the query of the articles matching `$filter`, built
+/// from the table whose index serves it best: `article_tags (tag_id,
+/// article_id)` for a tag, `favorites (user_id, article_id)` for a user's
+/// favorites, otherwise `articles` (primary key or `(author_id, id)`).
+/// `$order` is the article id column of the driving table, newest first.
+macro_rules! with_matching {
+    ($filter:expr, |$query:ident, $order:ident| $finish:expr) => {{
+        let filter: &ResolvedFilter = $filter;
+        macro_rules! narrow {
+            ($boxed:ident) => {
+                if let Some(author_id) = filter.author_id {
+                    $boxed = $boxed.filter(articles::author_id.eq(author_id));
+                }
+                if let Some(reader) = filter.followed_by {
+                    $boxed = $boxed.filter(
+                        articles::author_id.eq_any(
+                            follows::table
+                                .filter(follows::follower_id.eq(reader))
+                                .select(follows::followee_id),
+                        ),
+                    );
+                }
+            };
         }
-        if let Some(author_id) = self.author_id {
-            query = query.filter(articles::author_id.eq(author_id));
+        if let Some(tag_id) = filter.tag_id {
+            let mut $query = article_tags::table
+                .inner_join(articles::table)
+                .filter(article_tags::tag_id.eq(tag_id))
+                .into_boxed::<MultiBackend>();
+            narrow!($query);
+            if let Some(user_id) = filter.favorited_by {
+                $query = $query.filter(
+                    articles::id.eq_any(
+                        favorites::table
+                            .filter(favorites::user_id.eq(user_id))
+                            .select(favorites::article_id),
+                    ),
+                );
+            }
+            let $order = article_tags::article_id;
+            $finish
+        } else if let Some(user_id) = filter.favorited_by {
+            let mut $query = favorites::table
+                .inner_join(articles::table)
+                .filter(favorites::user_id.eq(user_id))
+                .into_boxed::<MultiBackend>();
+            narrow!($query);
+            let $order = favorites::article_id;
+            $finish
+        } else {
+            let mut $query = articles::table.into_boxed::<MultiBackend>();
+            narrow!($query);
+            let $order = articles::id;
+            $finish
         }
-        if let Some(user_id) = self.favorited_by {
-            query = query.filter(
-                articles::id.eq_any(
-                    favorites::table
-                        .filter(favorites::user_id.eq(user_id))
-                        .select(favorites::article_id),
-                ),
-            );
+    }};
+}
+
+impl ResolvedFilter {
+    fn is_only(&self, tag: bool, author: bool, favorited: bool, followed: bool) -> bool {
+        self.tag_id.is_some() == tag
+            && self.author_id.is_some() == author
+            && self.favorited_by.is_some() == favorited
+            && self.followed_by.is_some() == followed
+    }
+
+    /// How many articles match, from a maintained counter where one exists
+    /// (no filter, one tag, one author, the feed), else by counting index entries.
+    fn total(&self, conn: &mut DbConnection) -> QueryResult<i64> {
+        if self.is_only(false, false, false, false) {
+            return counters::table
+                .find(ARTICLES_COUNTER)
+                .select(counters::value)
+                .first(conn);
         }
-        if let Some(reader) = self.followed_by {
-            query = query.filter(
-                articles::author_id.eq_any(
-                    follows::table
-                        .filter(follows::follower_id.eq(reader))
-                        .select(follows::followee_id),
-                ),
-            );
+        if let (Some(tag_id), true) = (self.tag_id, self.is_only(true, false, false, false)) {
+            return tags::table
+                .find(tag_id)
+                .select(tags::articles_count)
+                .first(conn);
         }
-        query
+        if let (Some(author_id), true) = (self.author_id, self.is_only(false, true, false, false)) {
+            return users::table
+                .find(author_id)
+                .select(users::articles_count)
+                .first(conn);
+        }
+        if let (Some(reader), true) = (self.followed_by, self.is_only(false, false, false, true)) {
+            let counts: Vec<i64> = users::table
+                .filter(
+                    users::id.eq_any(
+                        follows::table
+                            .filter(follows::follower_id.eq(reader))
+                            .select(follows::followee_id),
+                    ),
+                )
+                .select(users::articles_count)
+                .load(conn)?;
+            return Ok(counts.into_iter().sum());
+        }
+        with_matching!(self, |query, _order| query.count().get_result(conn))
+    }
+
+    /// The ids of one page, newest first, read from an index only.
+    fn page_ids(&self, conn: &mut DbConnection, paging: Paging) -> QueryResult<Vec<i64>> {
+        let (limit, offset) = sql_bounds(paging);
+        with_matching!(self, |query, order| query
+            .select(order)
+            .order(order.desc())
+            .limit(limit)
+            .offset(offset)
+            .load(conn))
     }
 }
 
@@ -141,30 +220,35 @@ fn summary(row: ArticleSummaryRow, author: AuthorRow, tags: Vec<String>) -> Arti
     }
 }
 
-/// One page of articles: a count, a page query joined with the authors, and
-/// one query for all their tags. Three queries whatever the page size.
+/// One page of articles: the total (usually a counter), the page's ids from
+/// an index, the rows joined with their authors, and the tags of all of
+/// them. Four queries whatever the page size, and none that reads more rows
+/// than it returns (but for deep offsets, which must skip what they pass).
 fn page(
     conn: &mut DbConnection,
     filter: &ResolvedFilter,
     paging: Paging,
 ) -> QueryResult<Page<ArticleSummary>> {
-    let total: i64 = filter.query().count().get_result(conn)?;
-    let (limit, offset) = sql_bounds(paging);
-    if total == 0 || offset >= total {
+    let total = u64::try_from(filter.total(conn)?).unwrap_or_default();
+    if total == 0 || paging.offset() >= total {
         return Ok(Page {
             items: Vec::new(),
-            total: u64::try_from(total).unwrap_or_default(),
+            total,
         });
     }
-    let rows = filter
-        .query()
+    let ids = filter.page_ids(conn, paging)?;
+    if ids.is_empty() {
+        return Ok(Page {
+            items: Vec::new(),
+            total,
+        });
+    }
+    let mut rows = articles::table
         .inner_join(users::table)
+        .filter(articles::id.eq_any(&ids))
         .select((ArticleSummaryRow::as_select(), AuthorRow::as_select()))
-        .order(articles::id.desc())
-        .limit(limit)
-        .offset(offset)
         .load::<(ArticleSummaryRow, AuthorRow)>(conn)?;
-    let ids: Vec<i64> = rows.iter().map(|(article, _)| article.id).collect();
+    rows.sort_unstable_by_key(|(article, _)| std::cmp::Reverse(article.id));
     let mut tags = tags_of(conn, &ids)?;
     let items = rows
         .into_iter()
@@ -173,10 +257,7 @@ fn page(
             summary(article, author, article_tags)
         })
         .collect();
-    Ok(Page {
-        items,
-        total: u64::try_from(total).unwrap_or_default(),
-    })
+    Ok(Page { items, total })
 }
 
 fn find_by_slug(conn: &mut DbConnection, slug: &str) -> QueryResult<Option<ArticleRecord>> {
@@ -202,7 +283,27 @@ fn find_by_slug(conn: &mut DbConnection, slug: &str) -> QueryResult<Option<Artic
     }))
 }
 
+/// Counts a new (`+1`) or deleted (`-1`) article by `author_id`.
+fn count_article(conn: &mut DbConnection, author_id: i64, change: i64) -> QueryResult<()> {
+    diesel::update(users::table.find(author_id))
+        .set(users::articles_count.eq(users::articles_count + change))
+        .execute(conn)?;
+    diesel::update(counters::table.find(ARTICLES_COUNTER))
+        .set(counters::value.eq(counters::value + change))
+        .execute(conn)?;
+    Ok(())
+}
+
 fn delete(conn: &mut DbConnection, id: i64) -> QueryResult<()> {
+    let Some(author_id) = articles::table
+        .find(id)
+        .select(articles::author_id)
+        .first::<i64>(conn)
+        .optional()?
+    else {
+        return Ok(());
+    };
+    count_article(conn, author_id, -1)?;
     // The links go by cascade; the counters they feed are kept here.
     diesel::update(
         tags::table.filter(
@@ -263,7 +364,7 @@ impl ArticleRepository for DieselUow<'_> {
 
     fn insert(&mut self, article: &NewArticle) -> Result<ArticleId, RepoError> {
         let now = article.now.naive_utc();
-        diesel::insert_into(articles::table)
+        let id = diesel::insert_into(articles::table)
             .values(NewArticleRow {
                 slug: article.slug.as_str(),
                 title: &article.title,
@@ -276,8 +377,9 @@ impl ArticleRepository for DieselUow<'_> {
             })
             .returning(articles::id)
             .get_result::<i64>(self.conn)
-            .or_repo_error()
-            .map(ArticleId)
+            .or_repo_error()?;
+        count_article(self.conn, article.author_id.0, 1).or_repo_error()?;
+        Ok(ArticleId(id))
     }
 
     fn find_ref(&mut self, slug: &Slug) -> Result<Option<ArticleRef>, RepoError> {

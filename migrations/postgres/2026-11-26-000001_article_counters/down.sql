@@ -1,0 +1,2 @@
+DROP TABLE counters;
+ALTER TABLE users DROP COLUMN articles_count;
