@@ -42,22 +42,23 @@ pub struct ArticleUpdate {
 #[cfg_attr(any(test, feature = "mocks"), mockall::automock)]
 #[async_trait]
 pub trait ArticleUseCases: Send + Sync {
+    /// Reads are shared (`Arc`): a cached page is handed out, not copied.
     async fn list(
         &self,
         viewer: Option<UserId>,
         filter: ArticleFilter,
         paging: Paging,
-    ) -> Result<Page<ArticleView<ArticleSummary>>, AppError>;
+    ) -> Result<Arc<Page<ArticleView<ArticleSummary>>>, AppError>;
     async fn feed(
         &self,
         reader: UserId,
         paging: Paging,
-    ) -> Result<Page<ArticleView<ArticleSummary>>, AppError>;
+    ) -> Result<Arc<Page<ArticleView<ArticleSummary>>>, AppError>;
     async fn get(
         &self,
         viewer: Option<UserId>,
         slug: String,
-    ) -> Result<ArticleView<ArticleRecord>, AppError>;
+    ) -> Result<Arc<ArticleView<ArticleRecord>>, AppError>;
     async fn create(
         &self,
         author: UserId,
@@ -267,13 +268,13 @@ impl<D: Database> ArticleUseCases for ArticleService<D> {
         viewer: Option<UserId>,
         filter: ArticleFilter,
         paging: Paging,
-    ) -> Result<Page<ArticleView<ArticleSummary>>, AppError> {
+    ) -> Result<Arc<Page<ArticleView<ArticleSummary>>>, AppError> {
         let key = CacheKey::Articles {
             viewer,
             filter: filter.clone(),
             paging,
         };
-        let page = read_through(
+        read_through(
             &*self.cache,
             key,
             CachedValue::Articles,
@@ -285,17 +286,16 @@ impl<D: Database> ArticleUseCases for ArticleService<D> {
                 })
             },
         )
-        .await?;
-        Ok((*page).clone())
+        .await
     }
 
     async fn feed(
         &self,
         reader: UserId,
         paging: Paging,
-    ) -> Result<Page<ArticleView<ArticleSummary>>, AppError> {
+    ) -> Result<Arc<Page<ArticleView<ArticleSummary>>>, AppError> {
         let key = CacheKey::Feed { reader, paging };
-        let page = read_through(
+        read_through(
             &*self.cache,
             key,
             CachedValue::Articles,
@@ -307,28 +307,26 @@ impl<D: Database> ArticleUseCases for ArticleService<D> {
                 })
             },
         )
-        .await?;
-        Ok((*page).clone())
+        .await
     }
 
     async fn get(
         &self,
         viewer: Option<UserId>,
         slug: String,
-    ) -> Result<ArticleView<ArticleRecord>, AppError> {
+    ) -> Result<Arc<ArticleView<ArticleRecord>>, AppError> {
         let key = CacheKey::Article {
             viewer,
             slug: slug.clone(),
         };
         let slug = Slug::from_path(slug);
-        let article = read_through(&*self.cache, key, CachedValue::Article, article_of, || {
+        read_through(&*self.cache, key, CachedValue::Article, article_of, || {
             self.db.read(move |uow| {
                 let record = load_record(uow, &slug)?;
                 personalize_one(uow, viewer, record)
             })
         })
-        .await?;
-        Ok((*article).clone())
+        .await
     }
 
     #[tracing::instrument(skip_all, fields(author_id = author.0))]

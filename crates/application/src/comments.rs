@@ -27,7 +27,7 @@ pub trait CommentUseCases: Send + Sync {
         &self,
         viewer: Option<UserId>,
         slug: String,
-    ) -> Result<Vec<CommentView>, AppError>;
+    ) -> Result<Arc<Vec<CommentView>>, AppError>;
     /// Only the comment's author may delete it.
     async fn delete(&self, user: UserId, slug: String, id: i64) -> Result<(), AppError>;
 }
@@ -135,13 +135,13 @@ impl<D: Database> CommentUseCases for CommentService<D> {
         &self,
         viewer: Option<UserId>,
         slug: String,
-    ) -> Result<Vec<CommentView>, AppError> {
+    ) -> Result<Arc<Vec<CommentView>>, AppError> {
         let key = CacheKey::Comments {
             viewer,
             slug: slug.clone(),
         };
         let slug = Slug::from_path(slug);
-        let comments = read_through(
+        read_through(
             &*self.cache,
             key,
             CachedValue::Comments,
@@ -154,8 +154,7 @@ impl<D: Database> CommentUseCases for CommentService<D> {
                 })
             },
         )
-        .await?;
-        Ok((*comments).clone())
+        .await
     }
 
     #[tracing::instrument(skip(self))]

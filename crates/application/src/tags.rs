@@ -13,7 +13,7 @@ use crate::ports::Database;
 #[async_trait]
 pub trait TagUseCases: Send + Sync {
     /// Tags of at least one article, most used first.
-    async fn list(&self) -> Result<Vec<String>, AppError>;
+    async fn list(&self) -> Result<Arc<Vec<String>>, AppError>;
 }
 
 pub struct TagService<D> {
@@ -45,16 +45,15 @@ fn tags_of(value: CachedValue) -> Option<Arc<Vec<String>>> {
 
 #[async_trait]
 impl<D: Database> TagUseCases for TagService<D> {
-    async fn list(&self) -> Result<Vec<String>, AppError> {
-        let tags = read_through(
+    async fn list(&self) -> Result<Arc<Vec<String>>, AppError> {
+        read_through(
             &*self.cache,
             CacheKey::Tags,
             CachedValue::Tags,
             tags_of,
             || self.db.read(|uow| Ok(uow.tags().in_use()?)),
         )
-        .await?;
-        Ok((*tags).clone())
+        .await
     }
 }
 
@@ -78,7 +77,7 @@ mod tests {
         });
         let db = Arc::new(db);
         let tags = TagService::new(Arc::clone(&db)).list().await.unwrap();
-        assert_eq!(tags, ["welcome", "dragons", "zebra", "angular"]);
+        assert_eq!(*tags, ["welcome", "dragons", "zebra", "angular"]);
         assert_eq!(db.writes(), 0);
     }
 

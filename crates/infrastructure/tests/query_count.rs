@@ -143,7 +143,10 @@ impl World {
             _ => service.list(Some(self.viewer), filter, paging).await,
         }
         .unwrap();
-        (self.queries.load(Ordering::SeqCst) - before, page)
+        (
+            self.queries.load(Ordering::SeqCst) - before,
+            std::sync::Arc::unwrap_or_clone(page),
+        )
     }
 }
 

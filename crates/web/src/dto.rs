@@ -188,30 +188,41 @@ impl From<SignedIn> for UserResponse {
 }
 
 // ---------------------------------------------------------------- profiles
+//
+// Response bodies borrow from the read models, so that a cached page is
+// serialized straight from the cache, without copying it first.
 
 /// A user as the caller sees them; `following` is false for anonymous callers.
 #[derive(Debug, Serialize, ToSchema)]
-pub struct Profile {
-    pub username: String,
-    pub bio: Option<String>,
-    pub image: Option<String>,
+pub struct Profile<'a> {
+    pub username: &'a str,
+    pub bio: Option<&'a str>,
+    pub image: Option<&'a str>,
     pub following: bool,
 }
 
-impl From<ProfileView> for Profile {
-    fn from(view: ProfileView) -> Self {
+impl<'a> From<&'a ProfileView> for Profile<'a> {
+    fn from(view: &'a ProfileView) -> Self {
         Self {
-            username: view.username,
-            bio: view.bio,
-            image: view.image,
+            username: &view.username,
+            bio: view.bio.as_deref(),
+            image: view.image.as_deref(),
             following: view.following,
         }
     }
 }
 
 #[derive(Debug, Serialize, ToSchema)]
-pub struct ProfileResponse {
-    pub profile: Profile,
+pub struct ProfileResponse<'a> {
+    pub profile: Profile<'a>,
+}
+
+impl<'a> From<&'a ProfileView> for ProfileResponse<'a> {
+    fn from(view: &'a ProfileView) -> Self {
+        Self {
+            profile: view.into(),
+        }
+    }
 }
 
 // ---------------------------------------------------------------- articles
@@ -219,13 +230,13 @@ pub struct ProfileResponse {
 /// An article with its body.
 #[derive(Debug, Serialize, ToSchema)]
 #[serde(rename_all = "camelCase")]
-pub struct Article {
-    pub slug: String,
-    pub title: String,
-    pub description: String,
-    pub body: String,
+pub struct Article<'a> {
+    pub slug: &'a str,
+    pub title: &'a str,
+    pub description: &'a str,
+    pub body: &'a str,
     /// Alphabetical.
-    pub tag_list: Vec<String>,
+    pub tag_list: &'a [String],
     #[serde(serialize_with = "timestamp")]
     #[schema(value_type = String, format = DateTime, example = "2016-02-18T03:22:56.637Z")]
     pub created_at: DateTime<Utc>,
@@ -234,18 +245,18 @@ pub struct Article {
     pub updated_at: DateTime<Utc>,
     pub favorited: bool,
     pub favorites_count: i64,
-    pub author: Profile,
+    pub author: Profile<'a>,
 }
 
 /// An article in a list: everything but the body.
 #[derive(Debug, Serialize, ToSchema)]
 #[serde(rename_all = "camelCase")]
-pub struct ArticleListItem {
-    pub slug: String,
-    pub title: String,
-    pub description: String,
+pub struct ArticleListItem<'a> {
+    pub slug: &'a str,
+    pub title: &'a str,
+    pub description: &'a str,
     /// Alphabetical.
-    pub tag_list: Vec<String>,
+    pub tag_list: &'a [String],
     #[serde(serialize_with = "timestamp")]
     #[schema(value_type = String, format = DateTime, example = "2016-02-18T03:22:56.637Z")]
     pub created_at: DateTime<Utc>,
@@ -254,51 +265,51 @@ pub struct ArticleListItem {
     pub updated_at: DateTime<Utc>,
     pub favorited: bool,
     pub favorites_count: i64,
-    pub author: Profile,
+    pub author: Profile<'a>,
 }
 
-impl From<ArticleView<ArticleSummary>> for ArticleListItem {
-    fn from(view: ArticleView<ArticleSummary>) -> Self {
-        let article = view.article;
+impl<'a> From<&'a ArticleView<ArticleSummary>> for ArticleListItem<'a> {
+    fn from(view: &'a ArticleView<ArticleSummary>) -> Self {
+        let article = &view.article;
         Self {
-            slug: article.slug,
-            title: article.title,
-            description: article.description,
-            tag_list: article.tags,
+            slug: &article.slug,
+            title: &article.title,
+            description: &article.description,
+            tag_list: &article.tags,
             created_at: article.created_at,
             updated_at: article.updated_at,
             favorited: view.favorited,
             favorites_count: article.favorites_count,
-            author: view.author.into(),
+            author: (&view.author).into(),
         }
     }
 }
 
-impl From<ArticleView<ArticleRecord>> for Article {
-    fn from(view: ArticleView<ArticleRecord>) -> Self {
-        let ArticleRecord { summary, body } = view.article;
+impl<'a> From<&'a ArticleView<ArticleRecord>> for Article<'a> {
+    fn from(view: &'a ArticleView<ArticleRecord>) -> Self {
+        let summary = &view.article.summary;
         Self {
-            slug: summary.slug,
-            title: summary.title,
-            description: summary.description,
-            body,
-            tag_list: summary.tags,
+            slug: &summary.slug,
+            title: &summary.title,
+            description: &summary.description,
+            body: &view.article.body,
+            tag_list: &summary.tags,
             created_at: summary.created_at,
             updated_at: summary.updated_at,
             favorited: view.favorited,
             favorites_count: summary.favorites_count,
-            author: view.author.into(),
+            author: (&view.author).into(),
         }
     }
 }
 
 #[derive(Debug, Serialize, ToSchema)]
-pub struct SingleArticleResponse {
-    pub article: Article,
+pub struct SingleArticleResponse<'a> {
+    pub article: Article<'a>,
 }
 
-impl From<ArticleView<ArticleRecord>> for SingleArticleResponse {
-    fn from(view: ArticleView<ArticleRecord>) -> Self {
+impl<'a> From<&'a ArticleView<ArticleRecord>> for SingleArticleResponse<'a> {
+    fn from(view: &'a ArticleView<ArticleRecord>) -> Self {
         Self {
             article: view.into(),
         }
@@ -307,16 +318,16 @@ impl From<ArticleView<ArticleRecord>> for SingleArticleResponse {
 
 #[derive(Debug, Serialize, ToSchema)]
 #[serde(rename_all = "camelCase")]
-pub struct MultipleArticlesResponse {
-    pub articles: Vec<ArticleListItem>,
+pub struct MultipleArticlesResponse<'a> {
+    pub articles: Vec<ArticleListItem<'a>>,
     /// Number of articles matching the filter, across all pages.
     pub articles_count: u64,
 }
 
-impl From<Page<ArticleView<ArticleSummary>>> for MultipleArticlesResponse {
-    fn from(page: Page<ArticleView<ArticleSummary>>) -> Self {
+impl<'a> From<&'a Page<ArticleView<ArticleSummary>>> for MultipleArticlesResponse<'a> {
+    fn from(page: &'a Page<ArticleView<ArticleSummary>>) -> Self {
         Self {
-            articles: page.items.into_iter().map(Into::into).collect(),
+            articles: page.items.iter().map(Into::into).collect(),
             articles_count: page.total,
         }
     }
@@ -409,7 +420,7 @@ pub struct UpdateArticleRequest {
 
 #[derive(Debug, Serialize, ToSchema)]
 #[serde(rename_all = "camelCase")]
-pub struct Comment {
+pub struct Comment<'a> {
     pub id: i64,
     #[serde(serialize_with = "timestamp")]
     #[schema(value_type = String, format = DateTime, example = "2016-02-18T03:22:56.637Z")]
@@ -417,30 +428,30 @@ pub struct Comment {
     #[serde(serialize_with = "timestamp")]
     #[schema(value_type = String, format = DateTime, example = "2016-02-18T03:22:56.637Z")]
     pub updated_at: DateTime<Utc>,
-    pub body: String,
-    pub author: Profile,
+    pub body: &'a str,
+    pub author: Profile<'a>,
 }
 
-impl From<CommentView> for Comment {
-    fn from(view: CommentView) -> Self {
+impl<'a> From<&'a CommentView> for Comment<'a> {
+    fn from(view: &'a CommentView) -> Self {
         Self {
             id: view.id.0,
             created_at: view.created_at,
             updated_at: view.updated_at,
-            body: view.body,
-            author: view.author.into(),
+            body: &view.body,
+            author: (&view.author).into(),
         }
     }
 }
 
 #[derive(Debug, Serialize, ToSchema)]
-pub struct SingleCommentResponse {
-    pub comment: Comment,
+pub struct SingleCommentResponse<'a> {
+    pub comment: Comment<'a>,
 }
 
 #[derive(Debug, Serialize, ToSchema)]
-pub struct MultipleCommentsResponse {
-    pub comments: Vec<Comment>,
+pub struct MultipleCommentsResponse<'a> {
+    pub comments: Vec<Comment<'a>>,
 }
 
 #[derive(Debug, Deserialize, Validate, ToSchema)]
@@ -464,7 +475,7 @@ pub struct NewCommentRequest {
 // ---------------------------------------------------------------- tags
 
 #[derive(Debug, Serialize, ToSchema)]
-pub struct TagsResponse {
+pub struct TagsResponse<'a> {
     /// Tags of at least one article, most used first.
-    pub tags: Vec<String>,
+    pub tags: &'a [String],
 }

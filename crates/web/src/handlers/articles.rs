@@ -1,5 +1,5 @@
 use actix_web::HttpResponse;
-use actix_web::web::{self, Data, Path, Query};
+use actix_web::web::{Data, Path, Query};
 use conduit_application::FieldErrors;
 use conduit_application::articles::{ArticleUpdate, ArticleUseCases, NewArticleInput};
 use conduit_application::ports::ArticleFilter;
@@ -82,7 +82,7 @@ pub async fn get_articles(
     caller: MaybeAuthUser,
     filter: Query<FilterQuery>,
     page: Query<PageQuery>,
-) -> Result<web::Json<MultipleArticlesResponse>, ApiError> {
+) -> Result<HttpResponse, ApiError> {
     let paging = page.paging()?;
     let filter = filter.into_inner();
     let filter = ArticleFilter {
@@ -91,7 +91,7 @@ pub async fn get_articles(
         favorited_by: filter.favorited,
     };
     let page = articles.list(caller.0, filter, paging).await?;
-    Ok(web::Json(page.into()))
+    Ok(HttpResponse::Ok().json(MultipleArticlesResponse::from(&*page)))
 }
 
 /// Articles by the users the caller follows, newest first.
@@ -111,10 +111,10 @@ pub async fn get_articles_feed(
     articles: Data<dyn ArticleUseCases>,
     caller: AuthUser,
     page: Query<PageQuery>,
-) -> Result<web::Json<MultipleArticlesResponse>, ApiError> {
+) -> Result<HttpResponse, ApiError> {
     let paging = page.paging()?;
     let page = articles.feed(caller.id, paging).await?;
-    Ok(web::Json(page.into()))
+    Ok(HttpResponse::Ok().json(MultipleArticlesResponse::from(&*page)))
 }
 
 /// One article. Authentication is optional.
@@ -134,9 +134,9 @@ pub async fn get_article(
     articles: Data<dyn ArticleUseCases>,
     caller: MaybeAuthUser,
     slug: Path<String>,
-) -> Result<web::Json<SingleArticleResponse>, ApiError> {
+) -> Result<HttpResponse, ApiError> {
     let article = articles.get(caller.0, slug.into_inner()).await?;
-    Ok(web::Json(article.into()))
+    Ok(HttpResponse::Ok().json(SingleArticleResponse::from(&*article)))
 }
 
 /// Create an article. Its slug comes from the title, with a suffix when taken.
@@ -169,7 +169,7 @@ pub async fn create_article(
             },
         )
         .await?;
-    Ok(HttpResponse::Created().json(SingleArticleResponse::from(created)))
+    Ok(HttpResponse::Created().json(SingleArticleResponse::from(&created)))
 }
 
 /// Update an article; only its author may. A new title moves the slug.
@@ -191,7 +191,7 @@ pub async fn update_article(
     caller: AuthUser,
     slug: Path<String>,
     body: ValidJson<UpdateArticleRequest>,
-) -> Result<web::Json<SingleArticleResponse>, ApiError> {
+) -> Result<HttpResponse, ApiError> {
     let article = body.into_inner().article;
     let updated = articles
         .update(
@@ -205,7 +205,7 @@ pub async fn update_article(
             },
         )
         .await?;
-    Ok(web::Json(updated.into()))
+    Ok(HttpResponse::Ok().json(SingleArticleResponse::from(&updated)))
 }
 
 /// Delete an article with its comments and favorites; only its author may.
@@ -247,9 +247,9 @@ pub async fn create_article_favorite(
     articles: Data<dyn ArticleUseCases>,
     caller: AuthUser,
     slug: Path<String>,
-) -> Result<web::Json<SingleArticleResponse>, ApiError> {
+) -> Result<HttpResponse, ApiError> {
     let article = articles.favorite(caller.id, slug.into_inner()).await?;
-    Ok(web::Json(article.into()))
+    Ok(HttpResponse::Ok().json(SingleArticleResponse::from(&article)))
 }
 
 /// Unfavorite an article. Idempotent.
@@ -269,13 +269,15 @@ pub async fn delete_article_favorite(
     articles: Data<dyn ArticleUseCases>,
     caller: AuthUser,
     slug: Path<String>,
-) -> Result<web::Json<SingleArticleResponse>, ApiError> {
+) -> Result<HttpResponse, ApiError> {
     let article = articles.unfavorite(caller.id, slug.into_inner()).await?;
-    Ok(web::Json(article.into()))
+    Ok(HttpResponse::Ok().json(SingleArticleResponse::from(&article)))
 }
 
 #[cfg(test)]
 mod tests {
+    use std::sync::Arc;
+
     use actix_web::http::StatusCode;
     use actix_web::test::TestRequest;
     use conduit_application::views::{ArticleSummary, ArticleView, Page};
@@ -326,7 +328,7 @@ mod tests {
                     && *paging == Paging::default()
             })
             .times(1)
-            .returning(|_, _, _| Ok(one_page()));
+            .returning(|_, _, _| Ok(Arc::new(one_page())));
         let reply = mocks.send(TestRequest::get().uri("/api/articles")).await;
         assert_eq!(reply.status, StatusCode::OK, "{}", reply.text);
         assert_eq!(
@@ -359,10 +361,10 @@ mod tests {
             })
             .times(1)
             .returning(|_, _, _| {
-                Ok(Page {
+                Ok(Arc::new(Page {
                     items: Vec::new(),
                     total: 0,
-                })
+                }))
             });
         let reply = mocks
             .send(with_token(TestRequest::get().uri(
@@ -425,7 +427,7 @@ mod tests {
                 *reader == CALLER && *paging == Paging::new(Some(1), None).unwrap()
             })
             .times(1)
-            .returning(|_, _| Ok(one_page()));
+            .returning(|_, _| Ok(Arc::new(one_page())));
         let reply = mocks
             .send(with_token(
                 TestRequest::get().uri("/api/articles/feed?limit=1"),
@@ -472,7 +474,7 @@ mod tests {
             .expect_get()
             .withf(|viewer, slug| viewer.is_none() && slug == "dragons")
             .times(1)
-            .returning(|_, slug| Ok(article(&slug, false)));
+            .returning(|_, slug| Ok(Arc::new(article(&slug, false))));
         let reply = mocks
             .send(TestRequest::get().uri("/api/articles/dragons"))
             .await;

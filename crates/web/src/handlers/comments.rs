@@ -1,5 +1,5 @@
 use actix_web::HttpResponse;
-use actix_web::web::{self, Data, Path};
+use actix_web::web::{Data, Path};
 use conduit_application::AppError;
 use conduit_application::comments::CommentUseCases;
 
@@ -27,10 +27,10 @@ pub async fn get_article_comments(
     comments: Data<dyn CommentUseCases>,
     caller: MaybeAuthUser,
     slug: Path<String>,
-) -> Result<web::Json<MultipleCommentsResponse>, ApiError> {
+) -> Result<HttpResponse, ApiError> {
     let comments = comments.list(caller.0, slug.into_inner()).await?;
-    Ok(web::Json(MultipleCommentsResponse {
-        comments: comments.into_iter().map(Into::into).collect(),
+    Ok(HttpResponse::Ok().json(MultipleCommentsResponse {
+        comments: comments.iter().map(Into::into).collect(),
     }))
 }
 
@@ -53,12 +53,12 @@ pub async fn create_article_comment(
     caller: AuthUser,
     slug: Path<String>,
     body: ValidJson<NewCommentRequest>,
-) -> Result<web::Json<SingleCommentResponse>, ApiError> {
+) -> Result<HttpResponse, ApiError> {
     let comment = comments
         .add(caller.id, slug.into_inner(), body.into_inner().comment.body)
         .await?;
-    Ok(web::Json(SingleCommentResponse {
-        comment: comment.into(),
+    Ok(HttpResponse::Ok().json(SingleCommentResponse {
+        comment: (&comment).into(),
     }))
 }
 
@@ -94,6 +94,8 @@ pub async fn delete_article_comment(
 
 #[cfg(test)]
 mod tests {
+    use std::sync::Arc;
+
     use actix_web::http::StatusCode;
     use actix_web::test::TestRequest;
     use conduit_application::AppError;
@@ -109,7 +111,7 @@ mod tests {
             .expect_list()
             .withf(|viewer, slug| viewer.is_none() && slug == "dragons")
             .times(1)
-            .returning(|_, _| Ok(vec![comment(1), comment(2)]));
+            .returning(|_, _| Ok(Arc::new(vec![comment(1), comment(2)])));
         let reply = mocks
             .send(TestRequest::get().uri("/api/articles/dragons/comments"))
             .await;
@@ -139,7 +141,7 @@ mod tests {
             .expect_list()
             .withf(|viewer, _| *viewer == Some(CALLER))
             .times(1)
-            .returning(|_, _| Ok(Vec::new()));
+            .returning(|_, _| Ok(Arc::new(Vec::new())));
         let reply = mocks
             .send(with_token(
                 TestRequest::get().uri("/api/articles/dragons/comments"),

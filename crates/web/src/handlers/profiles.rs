@@ -1,4 +1,5 @@
-use actix_web::web::{self, Data, Path};
+use actix_web::HttpResponse;
+use actix_web::web::{Data, Path};
 use conduit_application::profiles::ProfileUseCases;
 
 use crate::dto::ProfileResponse;
@@ -22,11 +23,9 @@ pub async fn get_profile_by_username(
     profiles: Data<dyn ProfileUseCases>,
     caller: MaybeAuthUser,
     username: Path<String>,
-) -> Result<web::Json<ProfileResponse>, ApiError> {
+) -> Result<HttpResponse, ApiError> {
     let profile = profiles.get(caller.0, username.into_inner()).await?;
-    Ok(web::Json(ProfileResponse {
-        profile: profile.into(),
-    }))
+    Ok(HttpResponse::Ok().json(ProfileResponse::from(&profile)))
 }
 
 /// Follow a user. Idempotent; following yourself is rejected with 422.
@@ -46,11 +45,9 @@ pub async fn follow_user_by_username(
     profiles: Data<dyn ProfileUseCases>,
     caller: AuthUser,
     username: Path<String>,
-) -> Result<web::Json<ProfileResponse>, ApiError> {
+) -> Result<HttpResponse, ApiError> {
     let profile = profiles.follow(caller.id, username.into_inner()).await?;
-    Ok(web::Json(ProfileResponse {
-        profile: profile.into(),
-    }))
+    Ok(HttpResponse::Ok().json(ProfileResponse::from(&profile)))
 }
 
 /// Unfollow a user. Idempotent.
@@ -70,11 +67,9 @@ pub async fn unfollow_user_by_username(
     profiles: Data<dyn ProfileUseCases>,
     caller: AuthUser,
     username: Path<String>,
-) -> Result<web::Json<ProfileResponse>, ApiError> {
+) -> Result<HttpResponse, ApiError> {
     let profile = profiles.unfollow(caller.id, username.into_inner()).await?;
-    Ok(web::Json(ProfileResponse {
-        profile: profile.into(),
-    }))
+    Ok(HttpResponse::Ok().json(ProfileResponse::from(&profile)))
 }
 
 #[cfg(test)]

@@ -1,4 +1,5 @@
-use actix_web::web::{self, Data};
+use actix_web::HttpResponse;
+use actix_web::web::Data;
 use conduit_application::tags::TagUseCases;
 
 use crate::dto::TagsResponse;
@@ -15,7 +16,7 @@ use crate::error::{ApiError, InternalError, Unavailable};
         InternalError, Unavailable
     )
 )]
-pub async fn get_tags(tags: Data<dyn TagUseCases>) -> Result<web::Json<TagsResponse>, ApiError> {
+pub async fn get_tags(tags: Data<dyn TagUseCases>) -> Result<HttpResponse, ApiError> {
     let tags = tags.list().await?;
-    Ok(web::Json(TagsResponse { tags }))
+    Ok(HttpResponse::Ok().json(TagsResponse { tags: &tags }))
 }
