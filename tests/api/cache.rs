@@ -311,3 +311,74 @@ async fn a_new_users_token_works_at_once() {
     let second = app.register("second").await;
     assert_eq!(app.get("/api/user", Some(&second.token)).await.status, 200);
 }
+
+#[tokio::test]
+async fn gets_carry_an_etag_and_answer_304_until_the_data_changes() {
+    let app = app().await;
+    let jake = app.register("jake").await;
+    app.create_article(&jake, "Tagged", &["etag"]).await;
+    for path in [
+        "/api/articles",
+        "/api/articles/tagged",
+        "/api/tags",
+        "/api/profiles/jake",
+    ] {
+        let first = app.get(path, None).await;
+        let etag = first.header("etag").expect("an ETag").to_owned();
+        assert!(etag.starts_with('"') && etag.ends_with('"'), "{etag}");
+        assert_eq!(first.header("cache-control"), Some("private, no-cache"));
+        assert!(
+            first
+                .header("vary")
+                .is_some_and(|vary| vary.contains("Authorization"))
+        );
+
+        let revalidated = conduit_tests::read(
+            app.client
+                .get(app.url(path))
+                .header("If-None-Match", &etag)
+                .send()
+                .await
+                .unwrap(),
+        )
+        .await;
+        assert_eq!(revalidated.status, 304, "{path}");
+        assert!(revalidated.text.is_empty());
+        assert_eq!(revalidated.header("etag"), Some(etag.as_str()));
+
+        let other = conduit_tests::read(
+            app.client
+                .get(app.url(path))
+                .header("If-None-Match", "\"0000000000000000\"")
+                .send()
+                .await
+                .unwrap(),
+        )
+        .await;
+        assert_eq!(other.status, 200, "{path}");
+    }
+
+    let before = app
+        .get("/api/articles/tagged", None)
+        .await
+        .header("etag")
+        .unwrap()
+        .to_owned();
+    app.put(
+        "/api/articles/tagged",
+        Some(&jake.token),
+        &json!({"article": {"body": "changed"}}),
+    )
+    .await;
+    let after = conduit_tests::read(
+        app.client
+            .get(app.url("/api/articles/tagged"))
+            .header("If-None-Match", &before)
+            .send()
+            .await
+            .unwrap(),
+    )
+    .await;
+    assert_eq!(after.status, 200, "a changed article is sent again");
+    assert_ne!(after.header("etag"), Some(before.as_str()));
+}

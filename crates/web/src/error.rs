@@ -190,6 +190,15 @@ pub fn unauthorized(failure: AuthFailure) -> ApiError {
     ApiError::App(AppError::Unauthorized(failure))
 }
 
+/// The `If-None-Match` request header names the current `ETag`: the
+/// representation did not change, so no body is sent.
+#[derive(IntoResponses)]
+#[response(
+    status = 304,
+    headers(("ETag" = String, description = "The representation's tag"))
+)]
+pub struct NotModified;
+
 /// The body is not valid JSON.
 #[derive(IntoResponses)]
 #[response(status = 400, example = json!({"errors": {"body": ["is not valid JSON"]}}))]

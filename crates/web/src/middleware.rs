@@ -26,6 +26,67 @@ const DOCS_CSP: &str = "default-src 'none'; script-src 'self'; style-src 'self' 
     img-src 'self' data:; connect-src 'self'; font-src 'self'; frame-ancestors 'none'; base-uri 'none'; \
     form-action 'none'";
 
+/// Conditional GETs: a JSON 200 gets a strong `ETag` (a hash of its bytes),
+/// and a request whose `If-None-Match` names it gets `304 Not Modified`
+/// without the body. Answers depend on the caller's token, hence
+/// `Vary: Authorization` and `Cache-Control: private, no-cache` (a cache may
+/// keep them but must revalidate).
+fn conditional(
+    response: HttpResponse<BoxBody>,
+    if_none_match: Option<&HeaderValue>,
+) -> HttpResponse<BoxBody> {
+    if response.status() != StatusCode::OK || !is_json(&response) {
+        return response;
+    }
+    let (head, body) = response.into_parts();
+    let bytes = match body.try_into_bytes() {
+        Ok(bytes) => bytes,
+        // A streaming body is left as it is.
+        Err(body) => return head.set_body(body),
+    };
+    let etag = format!("\"{:016x}\"", xxhash_rust::xxh3::xxh3_64(&bytes));
+    let matches = if_none_match
+        .and_then(|value| value.to_str().ok())
+        .is_some_and(|value| {
+            value
+                .split(',')
+                .map(|candidate| candidate.trim().trim_start_matches("W/"))
+                .any(|candidate| candidate == etag || candidate == "*")
+        });
+    let mut response = if matches {
+        let mut not_modified = HttpResponse::NotModified().finish();
+        for (name, value) in head.headers() {
+            if name != header::CONTENT_TYPE && name != header::CONTENT_LENGTH {
+                not_modified
+                    .headers_mut()
+                    .append(name.clone(), value.clone());
+            }
+        }
+        not_modified
+    } else {
+        head.set_body(BoxBody::new(bytes))
+    };
+    let headers = response.headers_mut();
+    if let Ok(value) = HeaderValue::from_str(&etag) {
+        headers.insert(header::ETAG, value);
+    }
+    headers.insert(
+        header::CACHE_CONTROL,
+        HeaderValue::from_static("private, no-cache"),
+    );
+    let vary = match headers
+        .get(header::VARY)
+        .and_then(|value| value.to_str().ok())
+    {
+        Some(existing) => format!("{existing}, Authorization"),
+        None => "Authorization".to_owned(),
+    };
+    if let Ok(value) = HeaderValue::from_str(&vary) {
+        headers.insert(header::VARY, value);
+    }
+    response
+}
+
 /// Headers every response carries.
 fn add_security_headers(headers: &mut header::HeaderMap, path: &str, tls: bool) {
     let csp = if path.starts_with("/swagger-ui") {
@@ -184,6 +245,10 @@ pub async fn request_envelope(
     let id = request_id(&req);
     req.extensions_mut().insert(RequestId(id.clone()));
     let state = req.app_data::<Data<WebState>>().cloned();
+    let is_get = req.method() == actix_web::http::Method::GET;
+    let if_none_match = is_get
+        .then(|| req.headers().get(header::IF_NONE_MATCH).cloned())
+        .flatten();
     let _in_flight = state.as_ref().map(|state| state.metrics.start());
     let method = req.method().to_string();
     let path = req.path().to_owned();
@@ -258,6 +323,10 @@ pub async fn request_envelope(
             }
         }
     }
+    if is_get {
+        response = conditional(response, if_none_match.as_ref());
+    }
+    let status = response.status();
     if let Ok(value) = HeaderValue::from_str(&id) {
         response.headers_mut().insert(REQUEST_ID_HEADER, value);
     }

@@ -11,8 +11,8 @@ use crate::dto::{
     MultipleArticlesResponse, NewArticleRequest, SingleArticleResponse, UpdateArticleRequest,
 };
 use crate::error::{
-    ApiError, BadRequest, Forbidden, InternalError, NotFound, PayloadTooLarge, RequestTimeout,
-    Unauthorized, Unavailable, Unprocessable, UnsupportedMediaType,
+    ApiError, BadRequest, Forbidden, InternalError, NotFound, NotModified, PayloadTooLarge,
+    RequestTimeout, Unauthorized, Unavailable, Unprocessable, UnsupportedMediaType,
 };
 use crate::extract::{AuthUser, MaybeAuthUser, ValidJson};
 
@@ -74,6 +74,7 @@ pub struct FilterQuery {
     security((), ("Token" = [])),
     responses(
         (status = 200, description = "A page of articles (without bodies) and the total count", body = MultipleArticlesResponse),
+        NotModified,
         Unauthorized, Unprocessable, InternalError, Unavailable
     )
 )]
@@ -104,6 +105,7 @@ pub async fn get_articles(
     security(("Token" = [])),
     responses(
         (status = 200, description = "A page of the feed and its total count", body = MultipleArticlesResponse),
+        NotModified,
         Unauthorized, Unprocessable, InternalError, Unavailable
     )
 )]
@@ -127,6 +129,7 @@ pub async fn get_articles_feed(
     security((), ("Token" = [])),
     responses(
         (status = 200, description = "The article", body = SingleArticleResponse),
+        NotModified,
         Unauthorized, NotFound, InternalError, Unavailable
     )
 )]

@@ -5,8 +5,8 @@ use conduit_application::comments::CommentUseCases;
 
 use crate::dto::{MultipleCommentsResponse, NewCommentRequest, SingleCommentResponse};
 use crate::error::{
-    ApiError, BadRequest, Forbidden, InternalError, NotFound, PayloadTooLarge, RequestTimeout,
-    Unauthorized, Unavailable, Unprocessable, UnsupportedMediaType,
+    ApiError, BadRequest, Forbidden, InternalError, NotFound, NotModified, PayloadTooLarge,
+    RequestTimeout, Unauthorized, Unavailable, Unprocessable, UnsupportedMediaType,
 };
 use crate::extract::{AuthUser, MaybeAuthUser, ValidJson};
 
@@ -20,6 +20,7 @@ use crate::extract::{AuthUser, MaybeAuthUser, ValidJson};
     security((), ("Token" = [])),
     responses(
         (status = 200, description = "The comments", body = MultipleCommentsResponse),
+        NotModified,
         Unauthorized, NotFound, InternalError, Unavailable
     )
 )]

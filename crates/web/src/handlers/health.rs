@@ -8,7 +8,7 @@ use serde::Serialize;
 use utoipa::ToSchema;
 
 use crate::WebState;
-use crate::error::{ApiError, Unavailable};
+use crate::error::{ApiError, NotModified, Unavailable};
 
 #[derive(Debug, Serialize, ToSchema)]
 pub struct HealthStatus {
@@ -22,7 +22,7 @@ pub struct HealthStatus {
     path = "/health/live",
     operation_id = "Live",
     tag = "Operations",
-    responses((status = 200, description = "Alive", body = HealthStatus))
+    responses((status = 200, description = "Alive", body = HealthStatus), NotModified)
 )]
 pub async fn live() -> HttpResponse {
     HttpResponse::Ok().json(HealthStatus { status: "ok" })
@@ -34,7 +34,7 @@ pub async fn live() -> HttpResponse {
     path = "/health/ready",
     operation_id = "Ready",
     tag = "Operations",
-    responses((status = 200, description = "Ready", body = HealthStatus), Unavailable)
+    responses((status = 200, description = "Ready", body = HealthStatus), NotModified, Unavailable)
 )]
 pub async fn ready(
     health: Data<dyn HealthCheck>,

@@ -3,7 +3,9 @@ use actix_web::web::{Data, Path};
 use conduit_application::profiles::ProfileUseCases;
 
 use crate::dto::ProfileResponse;
-use crate::error::{ApiError, InternalError, NotFound, Unauthorized, Unavailable, Unprocessable};
+use crate::error::{
+    ApiError, InternalError, NotFound, NotModified, Unauthorized, Unavailable, Unprocessable,
+};
 use crate::extract::{AuthUser, MaybeAuthUser};
 
 /// A user's profile. Authentication is optional.
@@ -16,6 +18,7 @@ use crate::extract::{AuthUser, MaybeAuthUser};
     security((), ("Token" = [])),
     responses(
         (status = 200, description = "The profile", body = ProfileResponse),
+        NotModified,
         Unauthorized, NotFound, InternalError, Unavailable
     )
 )]

@@ -3,7 +3,7 @@ use actix_web::web::Data;
 use conduit_application::tags::TagUseCases;
 
 use crate::dto::TagsResponse;
-use crate::error::{ApiError, InternalError, Unavailable};
+use crate::error::{ApiError, InternalError, NotModified, Unavailable};
 
 /// Tags in use, most used first.
 #[utoipa::path(
@@ -13,6 +13,7 @@ use crate::error::{ApiError, InternalError, Unavailable};
     tag = "Tags",
     responses(
         (status = 200, description = "The tags", body = TagsResponse),
+        NotModified,
         InternalError, Unavailable
     )
 )]

@@ -5,8 +5,8 @@ use conduit_application::users::{AccountUpdate, Login, Registration, UserUseCase
 use crate::WebState;
 use crate::dto::{LoginUserRequest, NewUserRequest, UpdateUserRequest, UserResponse};
 use crate::error::{
-    ApiError, BadRequest, InternalError, PayloadTooLarge, RequestTimeout, TooManyRequests,
-    Unauthorized, Unavailable, Unprocessable, UnsupportedMediaType,
+    ApiError, BadRequest, InternalError, NotModified, PayloadTooLarge, RequestTimeout,
+    TooManyRequests, Unauthorized, Unavailable, Unprocessable, UnsupportedMediaType,
 };
 use crate::extract::{AuthUser, ValidJson};
 use crate::rate_limit::Limited;
@@ -95,6 +95,7 @@ pub async fn login(
     security(("Token" = [])),
     responses(
         (status = 200, description = "The current user", body = UserResponse),
+        NotModified,
         Unauthorized, InternalError, Unavailable
     )
 )]
