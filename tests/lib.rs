@@ -11,7 +11,7 @@
     reason = "test harness: failing loudly is the point"
 )]
 
-use std::sync::Once;
+use std::sync::{Arc, Once};
 
 use conduit_infrastructure::testing::TestDatabase;
 use conduit_server::config::{LogFormat, Settings};
@@ -25,7 +25,7 @@ pub struct TestApp {
     pub address: String,
     pub client: reqwest::Client,
     handle: actix_web::dev::ServerHandle,
-    db: TestDatabase,
+    db: Arc<TestDatabase>,
     _data: tempfile::TempDir,
 }
 
@@ -63,12 +63,21 @@ impl TestApp {
 
     /// Starts a server whose settings `configure` may change first.
     pub async fn spawn_with(configure: impl FnOnce(&mut Settings)) -> Self {
+        Self::spawn_on(Arc::new(TestDatabase::new()), configure).await
+    }
+
+    /// Starts a second server on this one's database: two instances behind
+    /// one load balancer. Give both the same `jwt_secret`.
+    pub async fn spawn_beside(&self, configure: impl FnOnce(&mut Settings)) -> Self {
+        Self::spawn_on(Arc::clone(&self.db), configure).await
+    }
+
+    async fn spawn_on(db: Arc<TestDatabase>, configure: impl FnOnce(&mut Settings)) -> Self {
         TRACING.call_once(|| {
             if std::env::var_os("TEST_LOG").is_some() {
                 let _ = conduit_server::telemetry::init("info", LogFormat::Text);
             }
         });
-        let db = TestDatabase::new();
         let data = tempfile::tempdir().expect("creating a data directory");
         let mut settings = Settings::defaults();
         settings.bind = "127.0.0.1:0".parse().expect("a valid address");

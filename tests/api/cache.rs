@@ -382,3 +382,55 @@ async fn gets_carry_an_etag_and_answer_304_until_the_data_changes() {
     assert_eq!(after.status, 200, "a changed article is sent again");
     assert_ne!(after.header("etag"), Some(before.as_str()));
 }
+
+#[tokio::test]
+async fn instances_sharing_a_postgres_database_see_each_others_writes() {
+    if conduit_infrastructure::testing::backend()
+        != conduit_infrastructure::db::BackendKind::Postgres
+    {
+        eprintln!(
+            "skipped: several instances share only a PostgreSQL database (CONDUIT_TEST_BACKEND=postgres)"
+        );
+        return;
+    }
+    let secret = "a-secret-shared-by-every-instance-0123456789";
+    let first = TestApp::spawn_with(|settings| settings.jwt_secret = Some(secret.to_owned())).await;
+    let second = first
+        .spawn_beside(|settings| settings.jwt_secret = Some(secret.to_owned()))
+        .await;
+    let jake = first.register("jake").await;
+    first.create_article(&jake, "One", &[]).await;
+    assert_eq!(
+        warm(&second, "/api/articles", None).await["articlesCount"],
+        1
+    );
+    assert_eq!(
+        warm(&second, "/api/articles/one", None).await["article"]["favoritesCount"],
+        0
+    );
+
+    first.create_article(&jake, "Two", &[]).await;
+    first
+        .post("/api/articles/one/favorite", Some(&jake.token), &json!({}))
+        .await;
+    let written = std::time::Instant::now();
+    let deadline = written + std::time::Duration::from_secs(5);
+    loop {
+        let list = second.get("/api/articles", None).await.body;
+        let one = second.get("/api/articles/one", None).await.body;
+        if list["articlesCount"] == 2 && one["article"]["favoritesCount"] == 1 {
+            eprintln!(
+                "the other instance saw the writes after {:?}",
+                written.elapsed()
+            );
+            break;
+        }
+        assert!(
+            std::time::Instant::now() < deadline,
+            "the other instance still serves stale data"
+        );
+        tokio::time::sleep(std::time::Duration::from_millis(5)).await;
+    }
+    // Tokens work on every instance sharing the secret.
+    assert_eq!(second.get("/api/user", Some(&jake.token)).await.status, 200);
+}

@@ -236,6 +236,11 @@ fn find_own_article(
     Ok(article)
 }
 
+/// The slug of a URL; one that cannot be stored names no article.
+pub(crate) fn request_slug(slug: String) -> Result<Slug, AppError> {
+    Slug::from_request(slug).ok_or(AppError::NotFound("article"))
+}
+
 pub(crate) fn find_article_ref(
     uow: &mut dyn UnitOfWork,
     slug: &Slug,
@@ -269,6 +274,17 @@ impl<D: Database> ArticleUseCases for ArticleService<D> {
         filter: ArticleFilter,
         paging: Paging,
     ) -> Result<Arc<Page<ArticleView<ArticleSummary>>>, AppError> {
+        let storable = [&filter.tag, &filter.author, &filter.favorited_by]
+            .into_iter()
+            .flatten()
+            .all(|name| !name.contains('\0'));
+        if !storable {
+            // Names that cannot be stored match nothing.
+            return Ok(Arc::new(Page {
+                items: Vec::new(),
+                total: 0,
+            }));
+        }
         let key = CacheKey::Articles {
             viewer,
             filter: filter.clone(),
@@ -319,7 +335,7 @@ impl<D: Database> ArticleUseCases for ArticleService<D> {
             viewer,
             slug: slug.clone(),
         };
-        let slug = Slug::from_path(slug);
+        let slug = request_slug(slug)?;
         read_through(&*self.cache, key, CachedValue::Article, article_of, || {
             self.db.read(move |uow| {
                 let record = load_record(uow, &slug)?;
@@ -406,7 +422,7 @@ impl<D: Database> ArticleUseCases for ArticleService<D> {
             .and_then(|value| errors.check("tagList", TagList::parse(value)));
         errors.into_result()?;
 
-        let current_slug = Slug::from_path(slug);
+        let current_slug = request_slug(slug)?;
         let new_base = title.as_ref().map(Slug::from_title);
         let changes = ArticleChanges {
             slug: None,
@@ -441,7 +457,7 @@ impl<D: Database> ArticleUseCases for ArticleService<D> {
 
     #[tracing::instrument(skip(self))]
     async fn delete(&self, editor: UserId, slug: String) -> Result<(), AppError> {
-        let slug = Slug::from_path(slug);
+        let slug = request_slug(slug)?;
         self.db
             .write(move |uow| {
                 let article = find_own_article(uow, editor, &slug)?;
@@ -458,7 +474,7 @@ impl<D: Database> ArticleUseCases for ArticleService<D> {
         user: UserId,
         slug: String,
     ) -> Result<ArticleView<ArticleRecord>, AppError> {
-        let slug = Slug::from_path(slug);
+        let slug = request_slug(slug)?;
         let now = now();
         self.db
             .write(move |uow| {
@@ -476,7 +492,7 @@ impl<D: Database> ArticleUseCases for ArticleService<D> {
         user: UserId,
         slug: String,
     ) -> Result<ArticleView<ArticleRecord>, AppError> {
-        let slug = Slug::from_path(slug);
+        let slug = request_slug(slug)?;
         self.db
             .write(move |uow| {
                 let article = find_article_ref(uow, &slug)?;

@@ -3,9 +3,9 @@
 use std::sync::Arc;
 
 use async_trait::async_trait;
-use conduit_domain::{CommentBody, CommentId, Slug, UserId};
+use conduit_domain::{CommentBody, CommentId, UserId};
 
-use crate::articles::find_article_ref;
+use crate::articles::{find_article_ref, request_slug};
 use crate::cache::{CacheKey, CacheScope, CachedValue, NoCache, ReadCache, read_through};
 use crate::error::{AppError, FieldErrors};
 use crate::ports::{Database, NewComment, UnitOfWork};
@@ -105,7 +105,7 @@ impl<D: Database> CommentUseCases for CommentService<D> {
     ) -> Result<CommentView, AppError> {
         let body = CommentBody::parse(body)
             .map_err(|error| AppError::Validation(FieldErrors::single("body", error.message)))?;
-        let slug = Slug::from_path(slug);
+        let slug = request_slug(slug)?;
         let now = now();
         let body = body.into_inner();
         let record = self
@@ -140,7 +140,7 @@ impl<D: Database> CommentUseCases for CommentService<D> {
             viewer,
             slug: slug.clone(),
         };
-        let slug = Slug::from_path(slug);
+        let slug = request_slug(slug)?;
         read_through(
             &*self.cache,
             key,
@@ -159,7 +159,7 @@ impl<D: Database> CommentUseCases for CommentService<D> {
 
     #[tracing::instrument(skip(self))]
     async fn delete(&self, user: UserId, slug: String, id: i64) -> Result<(), AppError> {
-        let slug = Slug::from_path(slug);
+        let slug = request_slug(slug)?;
         let id = CommentId(id);
         self.db
             .write(move |uow| {

@@ -2,7 +2,7 @@
 
 use std::fmt;
 
-use crate::error::{InvalidValue, check_length};
+use crate::error::{InvalidValue, check_length, check_storable};
 use crate::limits::{BODY_MAX, DESCRIPTION_MAX, TAG_MAX, TAGS_PER_ARTICLE_MAX, TITLE_MAX};
 
 /// Database identity of an article.
@@ -121,10 +121,17 @@ impl Slug {
         }
     }
 
-    /// Wraps a slug taken from a URL. Any string is accepted: an unknown
-    /// slug is simply not found.
+    /// Wraps a slug known to be well formed (read back from storage).
     pub fn from_path(value: impl Into<String>) -> Self {
         Self(value.into())
+    }
+
+    /// Wraps a slug taken from a URL. Any storable string is accepted: an
+    /// unknown slug is simply not found. `None` for text that cannot be
+    /// stored (a NUL character), which therefore names no article.
+    pub fn from_request(value: impl Into<String>) -> Option<Self> {
+        let value = value.into();
+        check_storable(&value).ok().map(|()| Self(value))
     }
 
     pub fn as_str(&self) -> &str {
@@ -154,6 +161,7 @@ impl TagName {
         if value.is_empty() {
             return Err(InvalidValue::new("can't contain a blank tag"));
         }
+        check_storable(&value)?;
         if value.chars().count() > TAG_MAX {
             return Err(InvalidValue::new(format!(
                 "can't contain a tag longer than {TAG_MAX} characters"

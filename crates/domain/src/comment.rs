@@ -33,6 +33,19 @@ mod tests {
     use super::*;
 
     #[test]
+    fn text_with_a_nul_character_is_refused_everywhere() {
+        use crate::{Bio, Body, Description, Slug, TagList, Title};
+        assert!(CommentBody::parse("a\0b").is_err());
+        assert!(Body::parse("a\0b").is_err());
+        assert!(Title::parse("a\0b").is_err());
+        assert!(Description::parse("a\0b").is_err());
+        assert!(Bio::parse_optional("a\0b").is_err());
+        assert!(TagList::parse(["a\0b".to_owned()]).is_err());
+        assert!(Slug::from_request("a\0b").is_none());
+        assert!(Slug::from_request("fine").is_some());
+    }
+
+    #[test]
     fn comment_may_not_be_blank_or_too_long() {
         assert!(CommentBody::parse("  ").is_err());
         assert!(CommentBody::parse("x".repeat(5_001)).is_err());

@@ -12,6 +12,15 @@ pub struct InvalidValue {
     pub message: Cow<'static, str>,
 }
 
+/// Rejects text with a NUL character.
+pub(crate) fn check_storable(value: &str) -> Result<(), InvalidValue> {
+    if value.contains('\0') {
+        Err(InvalidValue::new("can't contain NUL characters"))
+    } else {
+        Ok(())
+    }
+}
+
 impl InvalidValue {
     pub fn new(message: impl Into<Cow<'static, str>>) -> Self {
         Self {
@@ -32,8 +41,11 @@ impl InvalidValue {
     }
 }
 
-/// Checks a length in characters (not bytes) against inclusive bounds.
+/// Checks a length in characters (not bytes) against inclusive bounds, and
+/// that the text holds no NUL character, which no database stores alike
+/// (PostgreSQL refuses it in text).
 pub(crate) fn check_length(value: &str, min: usize, max: usize) -> Result<(), InvalidValue> {
+    check_storable(value)?;
     let chars = value.chars().count();
     if chars == 0 && min > 0 {
         Err(InvalidValue::blank())

@@ -1,8 +1,15 @@
 //! The read cache: moka, bounded in entries and age, with one generation
 //! counter per scope (see `conduit_application::cache` for the rule).
+//!
+//! Several instances on one PostgreSQL database keep their caches in step
+//! through `LISTEN`/`NOTIFY` ([`sync_over_postgres`]): each local write is
+//! announced after it commits, and the others make the same scope stale.
+//! Another instance's write becomes visible here within tens of
+//! milliseconds (the polling interval plus the network); a write made here
+//! is visible here at once.
 
-use std::sync::Arc;
-use std::sync::atomic::{AtomicU64, Ordering};
+use std::sync::atomic::{AtomicBool, AtomicU64, Ordering};
+use std::sync::{Arc, OnceLock};
 use std::time::Duration;
 
 use conduit_application::cache::{CacheKey, CacheScope, CachedValue, ReadCache};
@@ -19,6 +26,11 @@ pub struct CacheSettings {
 pub struct MokaReadCache {
     entries: moka::sync::Cache<CacheKey, (u64, CachedValue)>,
     generations: [AtomicU64; 3],
+    /// False while other instances' writes could go unnoticed (the link to
+    /// them is down): every read then goes to the database.
+    trusted: AtomicBool,
+    /// Tells other instances about a local write.
+    publisher: OnceLock<Box<dyn Fn(CacheScope) + Send + Sync>>,
 }
 
 fn index(scope: CacheScope) -> usize {
@@ -37,7 +49,32 @@ impl MokaReadCache {
                 .time_to_live(settings.time_to_live)
                 .build(),
             generations: [AtomicU64::new(0), AtomicU64::new(0), AtomicU64::new(0)],
+            trusted: AtomicBool::new(true),
+            publisher: OnceLock::new(),
         })
+    }
+
+    /// Makes `scope` stale here only: another instance wrote.
+    pub fn invalidate_local(&self, scope: CacheScope) {
+        self.generations[index(scope)].fetch_add(1, Ordering::AcqRel);
+    }
+
+    /// Stops or resumes serving from the cache. Resuming first makes every
+    /// entry stale, since writes may have been missed in between.
+    pub fn set_trusted(&self, trusted: bool) {
+        if trusted {
+            for scope in CacheScope::ALL {
+                self.invalidate_local(scope);
+            }
+        }
+        self.trusted.store(trusted, Ordering::Release);
+    }
+
+    /// Sets how local writes are told to other instances (once).
+    pub fn set_publisher(&self, publisher: Box<dyn Fn(CacheScope) + Send + Sync>) {
+        if self.publisher.set(publisher).is_err() {
+            tracing::warn!("the cache publisher was already set");
+        }
     }
 }
 
@@ -47,18 +84,166 @@ impl ReadCache for MokaReadCache {
     }
 
     fn get(&self, key: &CacheKey) -> Option<CachedValue> {
+        if !self.trusted.load(Ordering::Acquire) {
+            return None;
+        }
         let (generation, value) = self.entries.get(key)?;
         (generation == self.generation(key.scope())).then_some(value)
     }
 
     fn put(&self, key: CacheKey, generation: u64, value: CachedValue) {
         // A value read before the latest write is not worth keeping.
-        if generation == self.generation(key.scope()) {
+        if self.trusted.load(Ordering::Acquire) && generation == self.generation(key.scope()) {
             self.entries.insert(key, (generation, value));
         }
     }
 
     fn invalidate(&self, scope: CacheScope) {
-        self.generations[index(scope)].fetch_add(1, Ordering::AcqRel);
+        self.invalidate_local(scope);
+        if let Some(publish) = self.publisher.get() {
+            publish(scope);
+        }
     }
+}
+
+/// The channel instances announce their writes on.
+const CHANNEL: &str = "conduit_cache";
+/// How often the listener looks for announcements.
+const POLL_INTERVAL: Duration = Duration::from_millis(10);
+/// How often the listener checks that its connection is alive.
+const KEEPALIVE_INTERVAL: Duration = Duration::from_secs(5);
+/// Pause before reconnecting after a failure.
+const RECONNECT_DELAY: Duration = Duration::from_secs(1);
+
+fn scope_name(scope: CacheScope) -> &'static str {
+    match scope {
+        CacheScope::Content => "content",
+        CacheScope::Comments => "comments",
+        CacheScope::Users => "users",
+    }
+}
+
+fn scope_named(name: &str) -> Option<CacheScope> {
+    CacheScope::ALL
+        .into_iter()
+        .find(|scope| scope_name(*scope) == name)
+}
+
+/// Keeps `cache` in step with the other instances on the PostgreSQL
+/// database at `url`: two threads, each with its own connection, one
+/// announcing local writes and one applying everyone else's. While the
+/// listener is not connected, the cache is not trusted (reads go to the
+/// database).
+///
+/// # Errors
+/// When a thread cannot be started.
+pub fn sync_over_postgres(cache: &Arc<MokaReadCache>, url: &str) -> anyhow::Result<()> {
+    use diesel::connection::SimpleConnection;
+    use diesel::prelude::*;
+
+    let instance = uuid::Uuid::new_v4().simple().to_string();
+    cache.set_trusted(false);
+
+    let (announcements, pending) = std::sync::mpsc::channel::<CacheScope>();
+    let announcements = std::sync::Mutex::new(announcements);
+    cache.set_publisher(Box::new(move |scope| {
+        let sender = announcements
+            .lock()
+            .unwrap_or_else(std::sync::PoisonError::into_inner);
+        // The notifier thread only stops with the process.
+        let _ = sender.send(scope);
+    }));
+
+    let notifier_url = url.to_owned();
+    let notifier_instance = instance.clone();
+    std::thread::Builder::new()
+        .name("cache-notify".to_owned())
+        .spawn(move || {
+            let mut connection: Option<PgConnection> = None;
+            for scope in pending {
+                let payload = format!("{notifier_instance}:{}", scope_name(scope));
+                loop {
+                    let conn = match connection.as_mut() {
+                        Some(conn) => conn,
+                        None => match PgConnection::establish(&notifier_url) {
+                            Ok(conn) => connection.insert(conn),
+                            Err(error) => {
+                                tracing::warn!(%error, "cache notifier cannot connect");
+                                std::thread::sleep(RECONNECT_DELAY);
+                                continue;
+                            }
+                        },
+                    };
+                    let sent = diesel::sql_query("SELECT pg_notify($1, $2)")
+                        .bind::<diesel::sql_types::Text, _>(CHANNEL)
+                        .bind::<diesel::sql_types::Text, _>(&payload)
+                        .execute(conn);
+                    match sent {
+                        Ok(_) => break,
+                        Err(error) => {
+                            tracing::warn!(%error, "cache notifier lost its connection");
+                            connection = None;
+                        }
+                    }
+                }
+            }
+        })?;
+
+    let listener_url = url.to_owned();
+    let cache = Arc::clone(cache);
+    std::thread::Builder::new()
+        .name("cache-listen".to_owned())
+        .spawn(move || {
+            loop {
+                let mut conn = match PgConnection::establish(&listener_url)
+                    .map_err(|error| error.to_string())
+                    .and_then(|mut conn| {
+                        conn.batch_execute(&format!("LISTEN {CHANNEL}"))
+                            .map(|()| conn)
+                            .map_err(|error| error.to_string())
+                    }) {
+                    Ok(conn) => conn,
+                    Err(error) => {
+                        tracing::warn!(%error, "cache listener cannot connect; the cache is off");
+                        std::thread::sleep(RECONNECT_DELAY);
+                        continue;
+                    }
+                };
+                cache.set_trusted(true);
+                tracing::info!("cache listener connected");
+                let mut last_check = std::time::Instant::now();
+                'listening: loop {
+                    std::thread::sleep(POLL_INTERVAL);
+                    for notification in conn.notifications_iter() {
+                        match notification {
+                            Ok(notification) => {
+                                let Some((sender, scope)) = notification.payload.split_once(':')
+                                else {
+                                    continue;
+                                };
+                                if sender != instance
+                                    && let Some(scope) = scope_named(scope)
+                                {
+                                    cache.invalidate_local(scope);
+                                }
+                            }
+                            Err(error) => {
+                                tracing::warn!(%error, "cache listener lost its connection");
+                                break 'listening;
+                            }
+                        }
+                    }
+                    if last_check.elapsed() >= KEEPALIVE_INTERVAL {
+                        if let Err(error) = conn.batch_execute("SELECT 1") {
+                            tracing::warn!(%error, "cache listener lost its connection");
+                            break 'listening;
+                        }
+                        last_check = std::time::Instant::now();
+                    }
+                }
+                cache.set_trusted(false);
+                std::thread::sleep(RECONNECT_DELAY);
+            }
+        })?;
+    Ok(())
 }

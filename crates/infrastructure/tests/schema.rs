@@ -25,10 +25,11 @@ use diesel::{PgConnection, SqliteConnection, sql_query};
 /// by readable lines.
 type Facts = BTreeSet<String>;
 
-const TABLES: [&str; 7] = [
+const TABLES: [&str; 8] = [
     "article_tags",
     "articles",
     "comments",
+    "counters",
     "favorites",
     "follows",
     "tags",

@@ -17,8 +17,8 @@ use conduit_application::ports::{PasswordHasher, TokenService};
 use conduit_application::profiles::ProfileService;
 use conduit_application::tags::TagService;
 use conduit_application::users::UserService;
-use conduit_infrastructure::cache::{CacheSettings, MokaReadCache};
-use conduit_infrastructure::db::{DbSettings, DieselDatabase};
+use conduit_infrastructure::cache::{CacheSettings, MokaReadCache, sync_over_postgres};
+use conduit_infrastructure::db::{DbSettings, DbTarget, DieselDatabase};
 use conduit_infrastructure::hashing::Argon2Hasher;
 use conduit_infrastructure::tokens::{JwtTokenService, load_or_create_secret};
 use conduit_web::rate_limit::RateLimitSettings;
@@ -81,10 +81,15 @@ pub fn services(settings: &Settings, db: &Arc<DieselDatabase>) -> anyhow::Result
     let cache: Arc<dyn ReadCache> = if settings.cache_capacity == 0 {
         Arc::new(NoCache)
     } else {
-        MokaReadCache::new(CacheSettings {
+        let cache = MokaReadCache::new(CacheSettings {
             capacity: settings.cache_capacity,
             time_to_live: settings.cache_ttl,
-        })
+        });
+        // Instances sharing a PostgreSQL database tell each other about writes.
+        if let DbTarget::Postgres(url) = &db_settings(settings).target {
+            sync_over_postgres(&cache, url)?;
+        }
+        cache
     };
     Ok(Services {
         users: Arc::new(
