@@ -112,6 +112,8 @@ impl ConnectionManager {
         let mut conn = self.open_prepared()?;
         if let Some(counter) = &self.settings.query_counter {
             conn.set_instrumentation(statement_counter(Arc::clone(counter)));
+        } else if tracing::enabled!(target: SQL_LOG_TARGET, tracing::Level::DEBUG) {
+            conn.set_instrumentation(statement_log());
         }
         Ok(conn)
     }
@@ -147,6 +149,20 @@ impl ConnectionManager {
                 .map_err(r2d2::Error::QueryError)?;
                 Ok(DbConnection::Postgres(conn))
             }
+        }
+    }
+}
+
+/// The log target of every SQL statement, at debug level: set
+/// `CONDUIT_LOG=conduit::sql=debug,info` to see them (connections opened
+/// while it is on log; it costs nothing otherwise).
+pub const SQL_LOG_TARGET: &str = "conduit::sql";
+
+/// Instrumentation that logs each statement with its binds.
+fn statement_log() -> impl Instrumentation {
+    move |event: InstrumentationEvent<'_>| {
+        if let InstrumentationEvent::StartQuery { query, .. } = event {
+            tracing::debug!(target: SQL_LOG_TARGET, "{query}");
         }
     }
 }
