@@ -7,7 +7,7 @@ use serde_json::{Value, json};
 
 async fn app() -> TestApp {
     // The cache is on by default; make it explicit.
-    TestApp::spawn_with(|settings| settings.cache_capacity = 10_000).await
+    TestApp::spawn_with(|settings| settings.cache_mb = 32).await
 }
 
 /// Reads `path` twice (warming the cache), returning the second body.

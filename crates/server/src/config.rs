@@ -145,10 +145,11 @@ pub struct Settings {
     #[arg(long, env = "CONDUIT_READINESS_TIMEOUT", default_value = "2s", value_parser = humantime::parse_duration)]
     pub readiness_timeout: Duration,
 
-    /// Read models (pages, articles, profiles, tags) kept in memory; 0 turns
-    /// the cache off. Writes invalidate what they affect as they commit.
-    #[arg(long, env = "CONDUIT_CACHE_CAPACITY", default_value_t = 10_000)]
-    pub cache_capacity: u64,
+    /// Memory for cached read models (pages, articles, profiles, tags), in
+    /// MiB; 0 turns the cache off. Writes invalidate what they affect as
+    /// they commit.
+    #[arg(long, env = "CONDUIT_CACHE_MB", default_value_t = 32)]
+    pub cache_mb: u64,
 
     /// Longest time a cached read model is kept, whatever happens. Bounds how
     /// long a change made behind Conduit's back (by SQL) can go unseen.

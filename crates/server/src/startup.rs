@@ -78,11 +78,11 @@ pub fn services(settings: &Settings, db: &Arc<DieselDatabase>) -> anyhow::Result
     };
     let hasher: Arc<dyn PasswordHasher> = Arc::new(Argon2Hasher::new(hash_concurrency)?);
     let tokens: Arc<dyn TokenService> = Arc::new(token_service(settings)?);
-    let cache: Arc<dyn ReadCache> = if settings.cache_capacity == 0 {
+    let cache: Arc<dyn ReadCache> = if settings.cache_mb == 0 {
         Arc::new(NoCache)
     } else {
         let cache = MokaReadCache::new(CacheSettings {
-            capacity: settings.cache_capacity,
+            max_bytes: settings.cache_mb.saturating_mul(1024 * 1024),
             time_to_live: settings.cache_ttl,
         });
         // Instances sharing a PostgreSQL database tell each other about writes.
