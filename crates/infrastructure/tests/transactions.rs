@@ -224,3 +224,40 @@ async fn a_write_failing_with_another_error_is_not_run_again() {
     );
     assert_eq!(runs.load(Ordering::SeqCst), 1);
 }
+
+#[tokio::test]
+async fn concurrent_writes_that_fail_or_panic_leave_the_others_whole() {
+    let (db, test_db) = database().await;
+    let db = Arc::new(db);
+    let writes = (0..30).map(|i| {
+        let db = Arc::clone(&db);
+        tokio::spawn(async move {
+            db.write(move |uow| {
+                let user = uow.users().insert(&new_user(&format!("writer{i}")))?;
+                match i % 3 {
+                    0 => Ok(user.id),
+                    1 => Err(AppError::Internal(anyhow!("fails after its insert"))),
+                    _ => panic!("panics after its insert"),
+                }
+            })
+            .await
+        })
+    });
+    let mut succeeded = 0;
+    for (i, write) in writes.enumerate() {
+        let outcome = write.await.unwrap();
+        assert_eq!(outcome.is_ok(), i % 3 == 0, "write {i}: {outcome:?}");
+        succeeded += usize::from(outcome.is_ok());
+    }
+    assert_eq!(succeeded, 10);
+    let (counts, _) = stored(&test_db);
+    assert_eq!(
+        counts[0], 10,
+        "only the successful writes left users behind"
+    );
+    // The database still takes writes afterwards.
+    let later = db
+        .write(|uow| Ok(uow.users().insert(&new_user("later"))?.id))
+        .await;
+    assert!(later.is_ok(), "{later:?}");
+}

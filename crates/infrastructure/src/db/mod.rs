@@ -11,6 +11,7 @@ mod pool;
 mod repos;
 mod rows;
 pub mod schema;
+mod sqlite_writer;
 mod unit_of_work;
 
 use diesel::prelude::*;

@@ -10,12 +10,13 @@ use conduit_application::ports::{
     ArticleRepository, CommentRepository, Database, FollowRepository, TagRepository, UnitOfWork,
     UserRepository,
 };
-use diesel::connection::{AnsiTransactionManager, Connection, TransactionManager};
+use diesel::connection::{Connection, TransactionManager};
 use diesel::r2d2::{Pool, PooledConnection};
-use tokio::sync::{Mutex, Semaphore};
+use tokio::sync::Semaphore;
 
 use super::errors::is_busy;
 use super::pool::{BackendKind, ConnectionManager, DbSettings, PoolStatus};
+use super::sqlite_writer::SqliteWriter;
 use super::{DbConnection, ping, run_migrations};
 
 /// How often a write that met a locked database is run again, and the pause
@@ -63,9 +64,9 @@ pub struct DieselDatabase {
     /// One permit per pooled connection, so that waiting for a connection
     /// happens on the async side instead of blocking a thread.
     permits: Arc<Semaphore>,
-    /// SQLite has one writer at a time; queueing writers here is fairer and
-    /// cheaper than letting them poll the file lock.
-    sqlite_writer: Option<Arc<Mutex<()>>>,
+    /// SQLite has one writer at a time: writes go to one thread that commits
+    /// them in groups (see `sqlite_writer`), shared by every clone.
+    sqlite_writer: Option<Arc<SqliteWriter>>,
     connect_timeout: Duration,
 }
 
@@ -88,7 +89,12 @@ impl DieselDatabase {
             pool,
             backend,
             permits: Arc::new(Semaphore::new(pool_size)),
-            sqlite_writer: (backend == BackendKind::Sqlite).then(|| Arc::new(Mutex::new(()))),
+            sqlite_writer: match backend {
+                BackendKind::Sqlite => Some(Arc::new(SqliteWriter::start(
+                    ConnectionManager::new(settings.clone()),
+                )?)),
+                BackendKind::Postgres => None,
+            },
             connect_timeout: settings.connect_timeout,
         })
     }
@@ -168,22 +174,13 @@ impl DieselDatabase {
     }
 }
 
-/// Runs `work` in a transaction on `conn`. SQLite transactions start with
-/// `BEGIN IMMEDIATE`, taking the write lock up front: a deferred transaction
-/// that upgrades from reading to writing fails at once with "database is
-/// locked" instead of waiting for the busy timeout.
+/// Runs `work` in a transaction on `conn` (PostgreSQL: SQLite writes go
+/// through `SqliteWriter`).
 fn in_transaction<T>(
     conn: &mut DbConnection,
     work: &mut dyn FnMut(&mut dyn UnitOfWork) -> Result<T, AppError>,
 ) -> Result<T, AppError> {
-    let begun = match conn {
-        DbConnection::Sqlite(inner) => {
-            AnsiTransactionManager::begin_transaction_sql(inner, "BEGIN IMMEDIATE")
-        }
-        DbConnection::Postgres(_) => {
-            <DbConnection as Connection>::TransactionManager::begin_transaction(conn)
-        }
-    };
+    let begun = <DbConnection as Connection>::TransactionManager::begin_transaction(conn);
     begun.map_err(transaction_error)?;
     match work(&mut DieselUow::new(conn)) {
         Ok(value) => {
@@ -226,19 +223,17 @@ impl Database for DieselDatabase {
         T: Send + 'static,
         F: FnMut(&mut dyn UnitOfWork) -> Result<T, AppError> + Send + 'static,
     {
+        if let Some(writer) = &self.sqlite_writer {
+            return writer.write(work).await;
+        }
         let mut delays = BUSY_RETRY_DELAYS.iter();
         loop {
-            let (result, returned) = {
-                let _writer = match &self.sqlite_writer {
-                    Some(lock) => Some(lock.lock().await),
-                    None => None,
-                };
-                self.with_connection(move |conn| {
+            let (result, returned) = self
+                .with_connection(move |conn| {
                     let result = in_transaction(conn, &mut work);
                     Ok((result, work))
                 })
-                .await?
-            };
+                .await?;
             work = returned;
             match (result, delays.next()) {
                 (Err(AppError::Busy), Some(delay)) => {
