@@ -11,7 +11,7 @@ use std::sync::Arc;
 use async_trait::async_trait;
 use conduit_domain::{Body, Description, Paging, Slug, TagList, Title, UserId};
 
-use crate::cache::{CacheKey, CacheScope, CachedValue, NoCache, ReadCache, read_through};
+use crate::cache::{CacheKey, CacheScope, NoCache, ReadCache, read_through};
 use crate::error::{AppError, FieldErrors};
 use crate::ports::{ArticleChanges, ArticleFilter, Database, NewArticle, UnitOfWork};
 use crate::users::now;
@@ -126,20 +126,6 @@ impl<D: Database> ArticleService<D> {
                 other => return other,
             }
         }
-    }
-}
-
-fn articles_of(value: CachedValue) -> Option<Arc<Page<ArticleView<ArticleSummary>>>> {
-    match value {
-        CachedValue::Articles(page) => Some(page),
-        _ => None,
-    }
-}
-
-fn article_of(value: CachedValue) -> Option<Arc<ArticleView<ArticleRecord>>> {
-    match value {
-        CachedValue::Article(article) => Some(article),
-        _ => None,
     }
 }
 
@@ -290,18 +276,12 @@ impl<D: Database> ArticleUseCases for ArticleService<D> {
             filter: filter.clone(),
             paging,
         };
-        read_through(
-            &*self.cache,
-            key,
-            CachedValue::Articles,
-            articles_of,
-            || {
-                self.db.read(move |uow| {
-                    let page = uow.articles().list(&filter, paging)?;
-                    personalize_page(uow, viewer, page)
-                })
-            },
-        )
+        read_through(&*self.cache, key, || {
+            self.db.read(move |uow| {
+                let page = uow.articles().list(&filter, paging)?;
+                personalize_page(uow, viewer, page)
+            })
+        })
         .await
     }
 
@@ -311,18 +291,12 @@ impl<D: Database> ArticleUseCases for ArticleService<D> {
         paging: Paging,
     ) -> Result<Arc<Page<ArticleView<ArticleSummary>>>, AppError> {
         let key = CacheKey::Feed { reader, paging };
-        read_through(
-            &*self.cache,
-            key,
-            CachedValue::Articles,
-            articles_of,
-            || {
-                self.db.read(move |uow| {
-                    let page = uow.articles().feed(reader, paging)?;
-                    personalize_page(uow, Some(reader), page)
-                })
-            },
-        )
+        read_through(&*self.cache, key, || {
+            self.db.read(move |uow| {
+                let page = uow.articles().feed(reader, paging)?;
+                personalize_page(uow, Some(reader), page)
+            })
+        })
         .await
     }
 
@@ -336,7 +310,7 @@ impl<D: Database> ArticleUseCases for ArticleService<D> {
             slug: slug.clone(),
         };
         let slug = request_slug(slug)?;
-        read_through(&*self.cache, key, CachedValue::Article, article_of, || {
+        read_through(&*self.cache, key, || {
             self.db.read(move |uow| {
                 let record = load_record(uow, &slug)?;
                 personalize_one(uow, viewer, record)

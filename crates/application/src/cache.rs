@@ -109,6 +109,38 @@ impl ReadCache for NoCache {
     fn invalidate(&self, _: CacheScope) {}
 }
 
+/// A read model that has a `CachedValue` variant.
+pub trait Cacheable: Sized {
+    fn wrap(value: Arc<Self>) -> CachedValue;
+    fn unwrap(value: CachedValue) -> Option<Arc<Self>>;
+}
+
+macro_rules! cacheable {
+    ($($variant:ident($model:ty)),* $(,)?) => {
+        $(
+            impl Cacheable for $model {
+                fn wrap(value: Arc<Self>) -> CachedValue {
+                    CachedValue::$variant(value)
+                }
+                fn unwrap(value: CachedValue) -> Option<Arc<Self>> {
+                    match value {
+                        CachedValue::$variant(value) => Some(value),
+                        _ => None,
+                    }
+                }
+            }
+        )*
+    };
+}
+
+cacheable!(
+    Articles(Page<ArticleView<ArticleSummary>>),
+    Article(ArticleView<ArticleRecord>),
+    Comments(Vec<CommentView>),
+    Profile(Profile),
+    Tags(Vec<String>),
+);
+
 /// Reads `key` through the cache: a hit is returned as is; on a miss, `load`
 /// runs and its result is stored under the generation read before it.
 ///
@@ -117,19 +149,18 @@ impl ReadCache for NoCache {
 pub async fn read_through<T, F, Fut>(
     cache: &dyn ReadCache,
     key: CacheKey,
-    wrap: fn(Arc<T>) -> CachedValue,
-    unwrap: fn(CachedValue) -> Option<Arc<T>>,
     load: F,
 ) -> Result<Arc<T>, crate::AppError>
 where
+    T: Cacheable,
     F: FnOnce() -> Fut,
     Fut: Future<Output = Result<T, crate::AppError>>,
 {
-    if let Some(value) = cache.get(&key).and_then(unwrap) {
+    if let Some(value) = cache.get(&key).and_then(T::unwrap) {
         return Ok(value);
     }
     let generation = cache.generation(key.scope());
     let value = Arc::new(load().await?);
-    cache.put(key, generation, wrap(Arc::clone(&value)));
+    cache.put(key, generation, T::wrap(Arc::clone(&value)));
     Ok(value)
 }

@@ -6,7 +6,7 @@ use async_trait::async_trait;
 use conduit_domain::{CommentBody, CommentId, UserId};
 
 use crate::articles::{find_article_ref, request_slug};
-use crate::cache::{CacheKey, CacheScope, CachedValue, NoCache, ReadCache, read_through};
+use crate::cache::{CacheKey, CacheScope, NoCache, ReadCache, read_through};
 use crate::error::{AppError, FieldErrors};
 use crate::ports::{Database, NewComment, UnitOfWork};
 use crate::users::now;
@@ -49,13 +49,6 @@ impl<D: Database> CommentService<D> {
     pub fn with_cache(mut self, cache: Arc<dyn ReadCache>) -> Self {
         self.cache = cache;
         self
-    }
-}
-
-fn comments_of(value: CachedValue) -> Option<Arc<Vec<CommentView>>> {
-    match value {
-        CachedValue::Comments(comments) => Some(comments),
-        _ => None,
     }
 }
 
@@ -141,19 +134,13 @@ impl<D: Database> CommentUseCases for CommentService<D> {
             slug: slug.clone(),
         };
         let slug = request_slug(slug)?;
-        read_through(
-            &*self.cache,
-            key,
-            CachedValue::Comments,
-            comments_of,
-            || {
-                self.db.read(move |uow| {
-                    let article = find_article_ref(uow, &slug)?;
-                    let comments = uow.comments().list_for_article(article.id)?;
-                    personalize(uow, viewer, comments)
-                })
-            },
-        )
+        read_through(&*self.cache, key, || {
+            self.db.read(move |uow| {
+                let article = find_article_ref(uow, &slug)?;
+                let comments = uow.comments().list_for_article(article.id)?;
+                personalize(uow, viewer, comments)
+            })
+        })
         .await
     }
 

@@ -5,7 +5,7 @@ use std::sync::Arc;
 use async_trait::async_trait;
 use conduit_domain::{UserId, Username};
 
-use crate::cache::{CacheKey, CacheScope, CachedValue, NoCache, ReadCache, read_through};
+use crate::cache::{CacheKey, CacheScope, NoCache, ReadCache, read_through};
 use crate::error::{AppError, FieldErrors};
 use crate::ports::{Database, UnitOfWork};
 use crate::users::now;
@@ -43,13 +43,6 @@ impl<D: Database> ProfileService<D> {
     }
 }
 
-fn profile_of(value: CachedValue) -> Option<Arc<Profile>> {
-    match value {
-        CachedValue::Profile(profile) => Some(profile),
-        _ => None,
-    }
-}
-
 /// Finds a user by the name in a URL. A name that is not even a valid username
 /// cannot exist, so it is "not found" rather than "invalid".
 pub(crate) fn find_profile_owner(
@@ -78,7 +71,7 @@ impl<D: Database> ProfileUseCases for ProfileService<D> {
             viewer,
             username: username.to_ascii_lowercase(),
         };
-        let profile = read_through(&*self.cache, key, CachedValue::Profile, profile_of, || {
+        let profile = read_through(&*self.cache, key, || {
             self.db.read(move |uow| {
                 let owner = find_profile_owner(uow, &username)?;
                 let following = match viewer {

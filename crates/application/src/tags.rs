@@ -4,7 +4,7 @@ use std::sync::Arc;
 
 use async_trait::async_trait;
 
-use crate::cache::{CacheKey, CachedValue, NoCache, ReadCache, read_through};
+use crate::cache::{CacheKey, NoCache, ReadCache, read_through};
 use crate::error::AppError;
 use crate::ports::Database;
 
@@ -36,23 +36,12 @@ impl<D: Database> TagService<D> {
     }
 }
 
-fn tags_of(value: CachedValue) -> Option<Arc<Vec<String>>> {
-    match value {
-        CachedValue::Tags(tags) => Some(tags),
-        _ => None,
-    }
-}
-
 #[async_trait]
 impl<D: Database> TagUseCases for TagService<D> {
     async fn list(&self) -> Result<Arc<Vec<String>>, AppError> {
-        read_through(
-            &*self.cache,
-            CacheKey::Tags,
-            CachedValue::Tags,
-            tags_of,
-            || self.db.read(|uow| Ok(uow.tags().in_use()?)),
-        )
+        read_through(&*self.cache, CacheKey::Tags, || {
+            self.db.read(|uow| Ok(uow.tags().in_use()?))
+        })
         .await
     }
 }
