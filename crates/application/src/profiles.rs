@@ -122,18 +122,8 @@ impl<D: Database> ProfileUseCases for ProfileService<D> {
 #[cfg(test)]
 mod tests {
     use super::*;
-    use crate::testing::FakeDb;
+    use crate::testing::{FakeDb, account};
     use mockall::predicate::eq;
-
-    fn account(id: i64, username: &str) -> Account {
-        Account {
-            id: UserId(id),
-            username: username.to_owned(),
-            email: format!("{username}@example.com"),
-            bio: Some("bio".to_owned()),
-            image: None,
-        }
-    }
 
     fn with_celeb(repos: &mut crate::testing::FakeRepos) {
         repos

@@ -4,12 +4,15 @@
 use std::future::Future;
 use std::sync::{Mutex, PoisonError};
 
+use conduit_domain::UserId;
+
 use crate::error::AppError;
 use crate::ports::{
     ArticleRepository, CommentRepository, Database, FollowRepository, MockArticleRepository,
     MockCommentRepository, MockFollowRepository, MockTagRepository, MockUserRepository,
     TagRepository, UnitOfWork, UserRepository,
 };
+use crate::views::Account;
 
 /// One mock per repository; set expectations on them before the use case runs.
 #[derive(Default)]
@@ -87,5 +90,16 @@ impl Database for FakeDb {
     {
         *self.writes.lock().unwrap_or_else(PoisonError::into_inner) += 1;
         std::future::ready(self.run(|uow| work(uow)))
+    }
+}
+
+/// A stored account named `username`, with no bio or image.
+pub fn account(id: i64, username: &str) -> Account {
+    Account {
+        id: UserId(id),
+        username: username.to_owned(),
+        email: format!("{username}@example.com"),
+        bio: None,
+        image: None,
     }
 }

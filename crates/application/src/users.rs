@@ -269,18 +269,8 @@ impl<D: Database> UserUseCases for UserService<D> {
 mod tests {
     use super::*;
     use crate::ports::{MockPasswordHasher, MockTokenService, PasswordHash};
-    use crate::testing::FakeDb;
+    use crate::testing::{FakeDb, account};
     use mockall::predicate::eq;
-
-    fn account(id: i64, username: &str) -> Account {
-        Account {
-            id: UserId(id),
-            username: username.to_owned(),
-            email: format!("{username}@example.com"),
-            bio: None,
-            image: None,
-        }
-    }
 
     fn hasher() -> MockPasswordHasher {
         let mut hasher = MockPasswordHasher::new();

@@ -264,35 +264,28 @@ pub async fn request_envelope(
         .catch_unwind()
         .instrument(span.clone())
         .await;
-    let response = match outcome {
-        Ok(Ok(response)) => response.map_into_boxed_body(),
+    // A failure has no matched route to report: it is labelled by its kind.
+    let finished = match outcome {
+        Ok(Ok(response)) => Ok(response.map_into_boxed_body()),
         Ok(Err(error)) => {
-            let status = error.as_response_error().status_code();
             span.in_scope(|| tracing::debug!(%error, "inner service failed"));
-            record(
-                &span,
-                state.as_ref().map(|state| state.get_ref()),
-                &method,
-                "<error>",
-                status,
-                started,
-            );
-            return Err(EnvelopeError {
-                status,
-                request_id: id,
-            }
-            .into());
+            Err((error.as_response_error().status_code(), "<error>"))
         }
         Err(panic) => {
             span.in_scope(|| {
                 tracing::error!(panic = panic_message(&*panic), "handler panicked");
             });
-            let status = StatusCode::INTERNAL_SERVER_ERROR;
+            Err((StatusCode::INTERNAL_SERVER_ERROR, "<panic>"))
+        }
+    };
+    let response = match finished {
+        Ok(response) => response,
+        Err((status, route)) => {
             record(
                 &span,
                 state.as_ref().map(|state| state.get_ref()),
                 &method,
-                "<panic>",
+                route,
                 status,
                 started,
             );

@@ -4,10 +4,29 @@ use conduit_application::views::Account;
 use conduit_domain::{Email, UserId, Username};
 use diesel::prelude::*;
 
-use crate::db::DieselUow;
 use crate::db::errors::OrRepoError;
 use crate::db::rows::{AccountRow, NewUserRow, UserChangesRow};
 use crate::db::schema::users;
+use crate::db::{DieselUow, MultiBackend};
+
+impl DieselUow<'_> {
+    /// Whether `query` matches a user other than `except` (the one being updated).
+    fn any_other_user(
+        &mut self,
+        mut query: users::BoxedQuery<'_, MultiBackend>,
+        except: Option<UserId>,
+    ) -> Result<bool, RepoError> {
+        if let Some(except) = except {
+            query = query.filter(users::id.ne(except.0));
+        }
+        query
+            .select(users::id)
+            .first::<i64>(self.conn)
+            .optional()
+            .or_repo_error()
+            .map(|found| found.is_some())
+    }
+}
 
 impl UserRepository for DieselUow<'_> {
     fn insert(&mut self, user: &NewUser) -> Result<Account, RepoError> {
@@ -68,18 +87,10 @@ impl UserRepository for DieselUow<'_> {
     }
 
     fn email_taken(&mut self, email: &Email, except: Option<UserId>) -> Result<bool, RepoError> {
-        let mut query = users::table
+        let query = users::table
             .filter(users::email_key.eq(email.canonical()))
             .into_boxed();
-        if let Some(except) = except {
-            query = query.filter(users::id.ne(except.0));
-        }
-        query
-            .select(users::id)
-            .first::<i64>(self.conn)
-            .optional()
-            .or_repo_error()
-            .map(|found| found.is_some())
+        self.any_other_user(query, except)
     }
 
     fn username_taken(
@@ -87,18 +98,10 @@ impl UserRepository for DieselUow<'_> {
         username: &Username,
         except: Option<UserId>,
     ) -> Result<bool, RepoError> {
-        let mut query = users::table
+        let query = users::table
             .filter(users::username_key.eq(username.canonical()))
             .into_boxed();
-        if let Some(except) = except {
-            query = query.filter(users::id.ne(except.0));
-        }
-        query
-            .select(users::id)
-            .first::<i64>(self.conn)
-            .optional()
-            .or_repo_error()
-            .map(|found| found.is_some())
+        self.any_other_user(query, except)
     }
 
     fn update(&mut self, id: UserId, changes: &UserChanges) -> Result<Account, RepoError> {
