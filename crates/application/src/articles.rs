@@ -11,9 +11,10 @@ use std::sync::Arc;
 use async_trait::async_trait;
 use conduit_domain::{Body, Description, Paging, Slug, TagList, Title, UserId};
 
-use crate::cache::{CacheKey, CacheScope, NoCache, ReadCache, read_through};
+use crate::cache::{CacheKey, CacheScope, read_through};
 use crate::error::{AppError, FieldErrors};
 use crate::ports::{ArticleChanges, ArticleFilter, Database, NewArticle, UnitOfWork};
+use crate::storage::Storage;
 use crate::users::now;
 use crate::views::{ArticleRecord, ArticleRef, ArticleSummary, ArticleView, Page};
 
@@ -89,22 +90,14 @@ pub trait ArticleUseCases: Send + Sync {
 }
 
 pub struct ArticleService<D> {
-    db: Arc<D>,
-    cache: Arc<dyn ReadCache>,
+    storage: Storage<D>,
 }
 
 impl<D: Database> ArticleService<D> {
-    pub fn new(db: Arc<D>) -> Self {
+    pub fn new(storage: impl Into<Storage<D>>) -> Self {
         Self {
-            db,
-            cache: Arc::new(NoCache),
+            storage: storage.into(),
         }
-    }
-
-    /// Serves reads from `cache` and invalidates it after writes.
-    pub fn with_cache(mut self, cache: Arc<dyn ReadCache>) -> Self {
-        self.cache = cache;
-        self
     }
 
     /// Runs a slug-choosing write, again with a fresh suffix when a concurrent
@@ -117,7 +110,11 @@ impl<D: Database> ArticleService<D> {
         let mut attempt = 0;
         loop {
             let mut this_try = work.clone();
-            let result = self.db.write(move |uow| this_try(uow, attempt)).await;
+            let result = self
+                .storage
+                .db
+                .write(move |uow| this_try(uow, attempt))
+                .await;
             match result {
                 Err(AppError::Conflict("slug")) if attempt + 1 < SLUG_ATTEMPTS => {
                     tracing::debug!(attempt, "slug taken concurrently, retrying");
@@ -276,8 +273,8 @@ impl<D: Database> ArticleUseCases for ArticleService<D> {
             filter: filter.clone(),
             paging,
         };
-        read_through(&*self.cache, key, || {
-            self.db.read(move |uow| {
+        read_through(&*self.storage.cache, key, || {
+            self.storage.db.read(move |uow| {
                 let page = uow.articles().list(&filter, paging)?;
                 personalize_page(uow, viewer, page)
             })
@@ -291,8 +288,8 @@ impl<D: Database> ArticleUseCases for ArticleService<D> {
         paging: Paging,
     ) -> Result<Arc<Page<ArticleView<ArticleSummary>>>, AppError> {
         let key = CacheKey::Feed { reader, paging };
-        read_through(&*self.cache, key, || {
-            self.db.read(move |uow| {
+        read_through(&*self.storage.cache, key, || {
+            self.storage.db.read(move |uow| {
                 let page = uow.articles().feed(reader, paging)?;
                 personalize_page(uow, Some(reader), page)
             })
@@ -310,8 +307,8 @@ impl<D: Database> ArticleUseCases for ArticleService<D> {
             slug: slug.clone(),
         };
         let slug = request_slug(slug)?;
-        read_through(&*self.cache, key, || {
-            self.db.read(move |uow| {
+        read_through(&*self.storage.cache, key, || {
+            self.storage.db.read(move |uow| {
                 let record = load_record(uow, &slug)?;
                 personalize_one(uow, viewer, record)
             })
@@ -357,7 +354,7 @@ impl<D: Database> ArticleUseCases for ArticleService<D> {
                 load_record(uow, &slug)
             })
             .await?;
-        self.cache.invalidate(CacheScope::Content);
+        self.storage.cache.invalidate(CacheScope::Content);
         tracing::info!(slug = %record.summary.slug, "article created");
         let author = record.summary.author.clone().viewed(false);
         Ok(ArticleView {
@@ -425,21 +422,22 @@ impl<D: Database> ArticleUseCases for ArticleService<D> {
                 personalize_one(uow, Some(editor), record)
             })
             .await?;
-        self.cache.invalidate(CacheScope::Content);
+        self.storage.cache.invalidate(CacheScope::Content);
         Ok(updated)
     }
 
     #[tracing::instrument(skip(self))]
     async fn delete(&self, editor: UserId, slug: String) -> Result<(), AppError> {
         let slug = request_slug(slug)?;
-        self.db
+        self.storage
+            .db
             .write(move |uow| {
                 let article = find_own_article(uow, editor, &slug)?;
                 Ok(uow.articles().delete(article.id)?)
             })
             .await?;
-        self.cache.invalidate(CacheScope::Content);
-        self.cache.invalidate(CacheScope::Comments);
+        self.storage.cache.invalidate(CacheScope::Content);
+        self.storage.cache.invalidate(CacheScope::Comments);
         Ok(())
     }
 
@@ -450,7 +448,8 @@ impl<D: Database> ArticleUseCases for ArticleService<D> {
     ) -> Result<ArticleView<ArticleRecord>, AppError> {
         let slug = request_slug(slug)?;
         let now = now();
-        self.db
+        self.storage
+            .db
             .write(move |uow| {
                 let article = find_article_ref(uow, &slug)?;
                 uow.articles().favorite(user, article.id, now)?;
@@ -458,7 +457,7 @@ impl<D: Database> ArticleUseCases for ArticleService<D> {
                 personalize_one(uow, Some(user), record)
             })
             .await
-            .inspect(|_| self.cache.invalidate(CacheScope::Content))
+            .inspect(|_| self.storage.cache.invalidate(CacheScope::Content))
     }
 
     async fn unfavorite(
@@ -467,7 +466,8 @@ impl<D: Database> ArticleUseCases for ArticleService<D> {
         slug: String,
     ) -> Result<ArticleView<ArticleRecord>, AppError> {
         let slug = request_slug(slug)?;
-        self.db
+        self.storage
+            .db
             .write(move |uow| {
                 let article = find_article_ref(uow, &slug)?;
                 uow.articles().unfavorite(user, article.id)?;
@@ -475,7 +475,7 @@ impl<D: Database> ArticleUseCases for ArticleService<D> {
                 personalize_one(uow, Some(user), record)
             })
             .await
-            .inspect(|_| self.cache.invalidate(CacheScope::Content))
+            .inspect(|_| self.storage.cache.invalidate(CacheScope::Content))
     }
 }
 

@@ -6,9 +6,10 @@ use async_trait::async_trait;
 use conduit_domain::{CommentBody, CommentId, UserId};
 
 use crate::articles::{find_article_ref, request_slug};
-use crate::cache::{CacheKey, CacheScope, NoCache, ReadCache, read_through};
+use crate::cache::{CacheKey, CacheScope, read_through};
 use crate::error::{AppError, FieldErrors};
 use crate::ports::{Database, NewComment, UnitOfWork};
+use crate::storage::Storage;
 use crate::users::now;
 use crate::views::{CommentRecord, CommentView};
 
@@ -33,22 +34,14 @@ pub trait CommentUseCases: Send + Sync {
 }
 
 pub struct CommentService<D> {
-    db: Arc<D>,
-    cache: Arc<dyn ReadCache>,
+    storage: Storage<D>,
 }
 
 impl<D: Database> CommentService<D> {
-    pub fn new(db: Arc<D>) -> Self {
+    pub fn new(storage: impl Into<Storage<D>>) -> Self {
         Self {
-            db,
-            cache: Arc::new(NoCache),
+            storage: storage.into(),
         }
-    }
-
-    /// Serves reads from `cache` and invalidates it after writes.
-    pub fn with_cache(mut self, cache: Arc<dyn ReadCache>) -> Self {
-        self.cache = cache;
-        self
     }
 }
 
@@ -102,6 +95,7 @@ impl<D: Database> CommentUseCases for CommentService<D> {
         let now = now();
         let body = body.into_inner();
         let record = self
+            .storage
             .db
             .write(move |uow| {
                 let article = find_article_ref(uow, &slug)?;
@@ -113,7 +107,7 @@ impl<D: Database> CommentUseCases for CommentService<D> {
                 })?)
             })
             .await?;
-        self.cache.invalidate(CacheScope::Comments);
+        self.storage.cache.invalidate(CacheScope::Comments);
         let author = record.author.clone().viewed(false);
         Ok(CommentView {
             id: record.id,
@@ -134,8 +128,8 @@ impl<D: Database> CommentUseCases for CommentService<D> {
             slug: slug.clone(),
         };
         let slug = request_slug(slug)?;
-        read_through(&*self.cache, key, || {
-            self.db.read(move |uow| {
+        read_through(&*self.storage.cache, key, || {
+            self.storage.db.read(move |uow| {
                 let article = find_article_ref(uow, &slug)?;
                 let comments = uow.comments().list_for_article(article.id)?;
                 personalize(uow, viewer, comments)
@@ -148,7 +142,8 @@ impl<D: Database> CommentUseCases for CommentService<D> {
     async fn delete(&self, user: UserId, slug: String, id: i64) -> Result<(), AppError> {
         let slug = request_slug(slug)?;
         let id = CommentId(id);
-        self.db
+        self.storage
+            .db
             .write(move |uow| {
                 let article = find_article_ref(uow, &slug)?;
                 let comment = uow
@@ -162,7 +157,7 @@ impl<D: Database> CommentUseCases for CommentService<D> {
                 Ok(uow.comments().delete(comment.id)?)
             })
             .await?;
-        self.cache.invalidate(CacheScope::Comments);
+        self.storage.cache.invalidate(CacheScope::Comments);
         Ok(())
     }
 }

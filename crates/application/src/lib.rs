@@ -10,6 +10,7 @@ pub mod error;
 pub mod health;
 pub mod ports;
 pub mod profiles;
+pub mod storage;
 pub mod tags;
 pub mod users;
 pub mod views;

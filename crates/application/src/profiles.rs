@@ -1,13 +1,12 @@
 //! Profiles and follows.
 
-use std::sync::Arc;
-
 use async_trait::async_trait;
 use conduit_domain::{UserId, Username};
 
-use crate::cache::{CacheKey, CacheScope, NoCache, ReadCache, read_through};
+use crate::cache::{CacheKey, CacheScope, read_through};
 use crate::error::{AppError, FieldErrors};
 use crate::ports::{Database, UnitOfWork};
+use crate::storage::Storage;
 use crate::users::now;
 use crate::views::{Account, Profile};
 
@@ -24,22 +23,14 @@ pub trait ProfileUseCases: Send + Sync {
 }
 
 pub struct ProfileService<D> {
-    db: Arc<D>,
-    cache: Arc<dyn ReadCache>,
+    storage: Storage<D>,
 }
 
 impl<D: Database> ProfileService<D> {
-    pub fn new(db: Arc<D>) -> Self {
+    pub fn new(storage: impl Into<Storage<D>>) -> Self {
         Self {
-            db,
-            cache: Arc::new(NoCache),
+            storage: storage.into(),
         }
-    }
-
-    /// Serves reads from `cache` and invalidates it after writes.
-    pub fn with_cache(mut self, cache: Arc<dyn ReadCache>) -> Self {
-        self.cache = cache;
-        self
     }
 }
 
@@ -71,8 +62,8 @@ impl<D: Database> ProfileUseCases for ProfileService<D> {
             viewer,
             username: username.to_ascii_lowercase(),
         };
-        let profile = read_through(&*self.cache, key, || {
-            self.db.read(move |uow| {
+        let profile = read_through(&*self.storage.cache, key, || {
+            self.storage.db.read(move |uow| {
                 let owner = find_profile_owner(uow, &username)?;
                 let following = match viewer {
                     Some(viewer) if viewer != owner.id => {
@@ -90,7 +81,8 @@ impl<D: Database> ProfileUseCases for ProfileService<D> {
     #[tracing::instrument(skip(self))]
     async fn follow(&self, follower: UserId, username: String) -> Result<Profile, AppError> {
         let now = now();
-        self.db
+        self.storage
+            .db
             .write(move |uow| {
                 let followee = find_profile_owner(uow, &username)?;
                 if followee.id == follower {
@@ -103,24 +95,27 @@ impl<D: Database> ProfileUseCases for ProfileService<D> {
                 Ok(profile(followee, true))
             })
             .await
-            .inspect(|_| self.cache.invalidate(CacheScope::Content))
+            .inspect(|_| self.storage.cache.invalidate(CacheScope::Content))
     }
 
     #[tracing::instrument(skip(self))]
     async fn unfollow(&self, follower: UserId, username: String) -> Result<Profile, AppError> {
-        self.db
+        self.storage
+            .db
             .write(move |uow| {
                 let followee = find_profile_owner(uow, &username)?;
                 uow.follows().unfollow(follower, followee.id)?;
                 Ok(profile(followee, false))
             })
             .await
-            .inspect(|_| self.cache.invalidate(CacheScope::Content))
+            .inspect(|_| self.storage.cache.invalidate(CacheScope::Content))
     }
 }
 
 #[cfg(test)]
 mod tests {
+    use std::sync::Arc;
+
     use super::*;
     use crate::testing::{FakeDb, account};
     use mockall::predicate::eq;

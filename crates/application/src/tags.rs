@@ -4,9 +4,10 @@ use std::sync::Arc;
 
 use async_trait::async_trait;
 
-use crate::cache::{CacheKey, NoCache, ReadCache, read_through};
+use crate::cache::{CacheKey, read_through};
 use crate::error::AppError;
 use crate::ports::Database;
+use crate::storage::Storage;
 
 /// The tag use cases, as the HTTP layer sees them.
 #[cfg_attr(any(test, feature = "mocks"), mockall::automock)]
@@ -17,30 +18,22 @@ pub trait TagUseCases: Send + Sync {
 }
 
 pub struct TagService<D> {
-    db: Arc<D>,
-    cache: Arc<dyn ReadCache>,
+    storage: Storage<D>,
 }
 
 impl<D: Database> TagService<D> {
-    pub fn new(db: Arc<D>) -> Self {
+    pub fn new(storage: impl Into<Storage<D>>) -> Self {
         Self {
-            db,
-            cache: Arc::new(NoCache),
+            storage: storage.into(),
         }
-    }
-
-    /// Serves reads from `cache` and invalidates it after writes.
-    pub fn with_cache(mut self, cache: Arc<dyn ReadCache>) -> Self {
-        self.cache = cache;
-        self
     }
 }
 
 #[async_trait]
 impl<D: Database> TagUseCases for TagService<D> {
     async fn list(&self) -> Result<Arc<Vec<String>>, AppError> {
-        read_through(&*self.cache, CacheKey::Tags, || {
-            self.db.read(|uow| Ok(uow.tags().in_use()?))
+        read_through(&*self.storage.cache, CacheKey::Tags, || {
+            self.storage.db.read(|uow| Ok(uow.tags().in_use()?))
         })
         .await
     }

@@ -6,9 +6,10 @@ use async_trait::async_trait;
 use chrono::{DateTime, SubsecRound, Utc};
 use conduit_domain::{Bio, Email, ImageUrl, Password, UserId, Username};
 
-use crate::cache::{CacheKey, CacheScope, CachedValue, NoCache, ReadCache};
+use crate::cache::{CacheKey, CacheScope, CachedValue};
 use crate::error::{AppError, AuthFailure, FieldErrors};
 use crate::ports::{Database, NewUser, PasswordHasher, TokenService, UserChanges};
+use crate::storage::Storage;
 use crate::views::Account;
 
 /// Registration as submitted.
@@ -75,26 +76,22 @@ pub(crate) fn now() -> DateTime<Utc> {
 }
 
 pub struct UserService<D> {
-    db: Arc<D>,
+    storage: Storage<D>,
     hasher: Arc<dyn PasswordHasher>,
     tokens: Arc<dyn TokenService>,
-    cache: Arc<dyn ReadCache>,
 }
 
 impl<D: Database> UserService<D> {
-    pub fn new(db: Arc<D>, hasher: Arc<dyn PasswordHasher>, tokens: Arc<dyn TokenService>) -> Self {
+    pub fn new(
+        storage: impl Into<Storage<D>>,
+        hasher: Arc<dyn PasswordHasher>,
+        tokens: Arc<dyn TokenService>,
+    ) -> Self {
         Self {
-            db,
+            storage: storage.into(),
             hasher,
             tokens,
-            cache: Arc::new(NoCache),
         }
-    }
-
-    /// Serves reads from `cache` and invalidates it after writes.
-    pub fn with_cache(mut self, cache: Arc<dyn ReadCache>) -> Self {
-        self.cache = cache;
-        self
     }
 
     fn sign_in(&self, account: Account) -> Result<SignedIn, AppError> {
@@ -123,6 +120,7 @@ impl<D: Database> UserUseCases for UserService<D> {
             now: now(),
         };
         let account = self
+            .storage
             .db
             .write(move |uow| {
                 // Checked first so that both fields can be reported at once;
@@ -152,6 +150,7 @@ impl<D: Database> UserUseCases for UserService<D> {
         };
 
         let found = self
+            .storage
             .db
             .read(move |uow| Ok(uow.users().find_credentials(&email)?))
             .await?;
@@ -170,16 +169,19 @@ impl<D: Database> UserUseCases for UserService<D> {
         let user = self.tokens.verify(token).map_err(AppError::Unauthorized)?;
         // Only existence is cached, never absence, so a new user is never refused.
         let key = CacheKey::UserExists(user);
-        if let Some(CachedValue::UserExists) = self.cache.get(&key) {
+        if let Some(CachedValue::UserExists) = self.storage.cache.get(&key) {
             return Ok(user);
         }
-        let generation = self.cache.generation(CacheScope::Users);
+        let generation = self.storage.cache.generation(CacheScope::Users);
         let exists = self
+            .storage
             .db
             .read(move |uow| Ok(uow.users().exists(user)?))
             .await?;
         if exists {
-            self.cache.put(key, generation, CachedValue::UserExists);
+            self.storage
+                .cache
+                .put(key, generation, CachedValue::UserExists);
             Ok(user)
         } else {
             Err(AppError::Unauthorized(AuthFailure::UnknownUser))
@@ -187,7 +189,8 @@ impl<D: Database> UserUseCases for UserService<D> {
     }
 
     async fn current(&self, user: UserId) -> Result<Account, AppError> {
-        self.db
+        self.storage
+            .db
             .read(move |uow| {
                 uow.users()
                     .find_by_id(user)?
@@ -240,7 +243,8 @@ impl<D: Database> UserUseCases for UserService<D> {
             image,
             now: Some(now()),
         };
-        self.db
+        self.storage
+            .db
             .write(move |uow| {
                 let mut taken = FieldErrors::new();
                 if let Some(email) = &changes.email
@@ -259,8 +263,8 @@ impl<D: Database> UserUseCases for UserService<D> {
             .await
             // Names, bios and images are shown with articles, comments and profiles.
             .inspect(|_| {
-                self.cache.invalidate(CacheScope::Content);
-                self.cache.invalidate(CacheScope::Comments);
+                self.storage.cache.invalidate(CacheScope::Content);
+                self.storage.cache.invalidate(CacheScope::Comments);
             })
     }
 }

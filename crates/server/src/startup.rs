@@ -15,6 +15,7 @@ use conduit_application::comments::CommentService;
 use conduit_application::health::HealthCheck;
 use conduit_application::ports::{PasswordHasher, TokenService};
 use conduit_application::profiles::ProfileService;
+use conduit_application::storage::Storage;
 use conduit_application::tags::TagService;
 use conduit_application::users::UserService;
 use conduit_infrastructure::cache::{CacheSettings, MokaReadCache, sync_over_postgres};
@@ -91,14 +92,13 @@ pub fn services(settings: &Settings, db: &Arc<DieselDatabase>) -> anyhow::Result
         }
         cache
     };
+    let storage = Storage::new(Arc::clone(db)).with_cache(cache);
     Ok(Services {
-        users: Arc::new(
-            UserService::new(Arc::clone(db), hasher, tokens).with_cache(Arc::clone(&cache)),
-        ),
-        profiles: Arc::new(ProfileService::new(Arc::clone(db)).with_cache(Arc::clone(&cache))),
-        articles: Arc::new(ArticleService::new(Arc::clone(db)).with_cache(Arc::clone(&cache))),
-        comments: Arc::new(CommentService::new(Arc::clone(db)).with_cache(Arc::clone(&cache))),
-        tags: Arc::new(TagService::new(Arc::clone(db)).with_cache(cache)),
+        users: Arc::new(UserService::new(storage.clone(), hasher, tokens)),
+        profiles: Arc::new(ProfileService::new(storage.clone())),
+        articles: Arc::new(ArticleService::new(storage.clone())),
+        comments: Arc::new(CommentService::new(storage.clone())),
+        tags: Arc::new(TagService::new(storage)),
         health: Arc::clone(db) as Arc<dyn HealthCheck>,
     })
 }
