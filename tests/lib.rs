@@ -222,6 +222,16 @@ pub async fn read(response: reqwest::Response) -> TestResponse {
     }
 }
 
+/// The slugs of a `{"articles": [...]}` page, in order.
+pub fn slugs(body: &Value) -> Vec<String> {
+    body["articles"]
+        .as_array()
+        .expect("an articles page")
+        .iter()
+        .map(|article| article["slug"].as_str().expect("a slug").to_owned())
+        .collect()
+}
+
 /// The field names of a RealWorld error body.
 pub fn error_fields(body: &Value) -> Vec<String> {
     body["errors"]

@@ -1,14 +1,5 @@
-use conduit_tests::{TestApp, error_fields};
-use serde_json::{Value, json};
-
-fn slugs(body: &Value) -> Vec<String> {
-    body["articles"]
-        .as_array()
-        .unwrap()
-        .iter()
-        .map(|article| article["slug"].as_str().unwrap().to_owned())
-        .collect()
-}
+use conduit_tests::{TestApp, error_fields, slugs};
+use serde_json::json;
 
 #[tokio::test]
 async fn create_get_update_and_delete_an_article() {

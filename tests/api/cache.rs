@@ -2,7 +2,7 @@
 //! new state right after each write that affects it, and personal fields
 //! never leak from one caller's entry to another.
 
-use conduit_tests::{TestApp, TestUser};
+use conduit_tests::{TestApp, TestUser, slugs};
 use serde_json::{Value, json};
 
 async fn app() -> TestApp {
@@ -17,15 +17,6 @@ async fn warm(app: &TestApp, path: &str, user: Option<&TestUser>) -> Value {
     let response = app.get(path, token).await;
     assert_eq!(response.status, 200, "{path}: {}", response.text);
     response.body
-}
-
-fn slugs(body: &Value) -> Vec<String> {
-    body["articles"]
-        .as_array()
-        .unwrap()
-        .iter()
-        .map(|article| article["slug"].as_str().unwrap().to_owned())
-        .collect()
 }
 
 #[tokio::test]

@@ -1,5 +1,21 @@
 use conduit_tests::TestApp;
-use reqwest::Method;
+use reqwest::{Method, Response};
+
+/// A browser's preflight for a `method` request from `origin` that will send
+/// a token and a JSON body.
+async fn preflight(app: &TestApp, path: &str, origin: &str, method: &str) -> Response {
+    app.client
+        .request(Method::OPTIONS, app.url(path))
+        .header("Origin", origin)
+        .header("Access-Control-Request-Method", method)
+        .header(
+            "Access-Control-Request-Headers",
+            "authorization,content-type",
+        )
+        .send()
+        .await
+        .unwrap()
+}
 
 #[tokio::test]
 async fn preflight_allows_authorization_and_content_type_from_any_origin() {
@@ -10,18 +26,7 @@ async fn preflight_allows_authorization_and_content_type_from_any_origin() {
         "/api/tags",
         "/api/articles/some-slug/comments",
     ] {
-        let response = app
-            .client
-            .request(Method::OPTIONS, app.url(path))
-            .header("Origin", "https://frontend.example")
-            .header("Access-Control-Request-Method", "GET")
-            .header(
-                "Access-Control-Request-Headers",
-                "authorization,content-type",
-            )
-            .send()
-            .await
-            .unwrap();
+        let response = preflight(&app, path, "https://frontend.example", "GET").await;
         assert!(
             response.status().is_success(),
             "{path}: {}",
@@ -69,30 +74,12 @@ async fn configured_origins_are_the_only_ones_allowed() {
         settings.cors_origins = vec!["https://app.example".to_owned()];
     })
     .await;
-    let allowed = app
-        .client
-        .request(Method::OPTIONS, app.url("/api/articles"))
-        .header("Origin", "https://app.example")
-        .header("Access-Control-Request-Method", "POST")
-        .header(
-            "Access-Control-Request-Headers",
-            "authorization,content-type",
-        )
-        .send()
-        .await
-        .unwrap();
+    let allowed = preflight(&app, "/api/articles", "https://app.example", "POST").await;
     assert_eq!(
         allowed.headers()["access-control-allow-origin"],
         "https://app.example"
     );
 
-    let other = app
-        .client
-        .request(Method::OPTIONS, app.url("/api/articles"))
-        .header("Origin", "https://evil.example")
-        .header("Access-Control-Request-Method", "POST")
-        .send()
-        .await
-        .unwrap();
+    let other = preflight(&app, "/api/articles", "https://evil.example", "POST").await;
     assert!(other.headers().get("access-control-allow-origin").is_none());
 }

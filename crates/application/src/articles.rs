@@ -491,20 +491,10 @@ mod tests {
 
     use super::*;
     use crate::error::RepoError;
-    use crate::testing::{FakeDb, FakeRepos};
-    use crate::views::Author;
+    use crate::testing::{FakeDb, FakeRepos, author};
 
     const AUTHOR: UserId = UserId(1);
     const READER: UserId = UserId(2);
-
-    fn author(id: UserId) -> Author {
-        Author {
-            id,
-            username: format!("user{}", id.0),
-            bio: None,
-            image: None,
-        }
-    }
 
     fn summary(id: i64, slug: &str, author_id: UserId) -> ArticleSummary {
         let created_at = Utc::now() - Duration::minutes(5);

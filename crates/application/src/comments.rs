@@ -172,21 +172,12 @@ mod tests {
     use mockall::predicate::eq;
 
     use super::*;
-    use crate::testing::{FakeDb, FakeRepos};
-    use crate::views::{ArticleRef, Author, CommentRef};
+    use crate::testing::{FakeDb, FakeRepos, author};
+    use crate::views::{ArticleRef, CommentRef};
 
     const ARTICLE_AUTHOR: UserId = UserId(1);
     const COMMENTER: UserId = UserId(2);
     const READER: UserId = UserId(3);
-
-    fn author(id: UserId) -> Author {
-        Author {
-            id,
-            username: format!("user{}", id.0),
-            bio: None,
-            image: None,
-        }
-    }
 
     fn comment(id: i64, author_id: UserId) -> CommentRecord {
         let now = Utc::now();

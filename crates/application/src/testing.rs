@@ -12,7 +12,7 @@ use crate::ports::{
     MockCommentRepository, MockFollowRepository, MockTagRepository, MockUserRepository,
     TagRepository, UnitOfWork, UserRepository,
 };
-use crate::views::Account;
+use crate::views::{Account, Author};
 
 /// One mock per repository; set expectations on them before the use case runs.
 #[derive(Default)]
@@ -99,6 +99,16 @@ pub fn account(id: i64, username: &str) -> Account {
         id: UserId(id),
         username: username.to_owned(),
         email: format!("{username}@example.com"),
+        bio: None,
+        image: None,
+    }
+}
+
+/// The author `user<id>`, with no bio or image.
+pub fn author(id: UserId) -> Author {
+    Author {
+        id,
+        username: format!("user{}", id.0),
         bio: None,
         image: None,
     }
