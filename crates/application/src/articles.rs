@@ -11,7 +11,7 @@ use std::sync::Arc;
 use async_trait::async_trait;
 use conduit_domain::{Body, Description, Paging, Slug, TagList, Title, UserId};
 
-use crate::cache::{CacheKey, CacheScope, read_through};
+use crate::cache::{CacheKey, CacheScope};
 use crate::error::{AppError, FieldErrors};
 use crate::ports::{ArticleChanges, ArticleFilter, Database, NewArticle, UnitOfWork};
 use crate::storage::Storage;
@@ -100,8 +100,9 @@ impl<D: Database> ArticleService<D> {
         }
     }
 
-    /// Runs a slug-choosing write, again with a fresh suffix when a concurrent
-    /// write took the slug between the check and the insert.
+    /// Runs a slug-choosing write of article content, again with a fresh
+    /// suffix when a concurrent write took the slug between the check and the
+    /// insert.
     async fn write_with_slug_retry<T, F>(&self, work: F) -> Result<T, AppError>
     where
         T: Send + 'static,
@@ -112,8 +113,7 @@ impl<D: Database> ArticleService<D> {
             let mut this_try = work.clone();
             let result = self
                 .storage
-                .db
-                .write(move |uow| this_try(uow, attempt))
+                .write(&[CacheScope::Content], move |uow| this_try(uow, attempt))
                 .await;
             match result {
                 Err(AppError::Conflict("slug")) if attempt + 1 < SLUG_ATTEMPTS => {
@@ -273,13 +273,12 @@ impl<D: Database> ArticleUseCases for ArticleService<D> {
             filter: filter.clone(),
             paging,
         };
-        read_through(&*self.storage.cache, key, || {
-            self.storage.db.read(move |uow| {
+        self.storage
+            .read_cached(key, move |uow| {
                 let page = uow.articles().list(&filter, paging)?;
                 personalize_page(uow, viewer, page)
             })
-        })
-        .await
+            .await
     }
 
     async fn feed(
@@ -288,13 +287,12 @@ impl<D: Database> ArticleUseCases for ArticleService<D> {
         paging: Paging,
     ) -> Result<Arc<Page<ArticleView<ArticleSummary>>>, AppError> {
         let key = CacheKey::Feed { reader, paging };
-        read_through(&*self.storage.cache, key, || {
-            self.storage.db.read(move |uow| {
+        self.storage
+            .read_cached(key, move |uow| {
                 let page = uow.articles().feed(reader, paging)?;
                 personalize_page(uow, Some(reader), page)
             })
-        })
-        .await
+            .await
     }
 
     async fn get(
@@ -307,13 +305,12 @@ impl<D: Database> ArticleUseCases for ArticleService<D> {
             slug: slug.clone(),
         };
         let slug = request_slug(slug)?;
-        read_through(&*self.storage.cache, key, || {
-            self.storage.db.read(move |uow| {
+        self.storage
+            .read_cached(key, move |uow| {
                 let record = load_record(uow, &slug)?;
                 personalize_one(uow, viewer, record)
             })
-        })
-        .await
+            .await
     }
 
     #[tracing::instrument(skip_all, fields(author_id = author.0))]
@@ -354,7 +351,6 @@ impl<D: Database> ArticleUseCases for ArticleService<D> {
                 load_record(uow, &slug)
             })
             .await?;
-        self.storage.cache.invalidate(CacheScope::Content);
         tracing::info!(slug = %record.summary.slug, "article created");
         let author = record.summary.author.clone().viewed(false);
         Ok(ArticleView {
@@ -402,43 +398,37 @@ impl<D: Database> ArticleUseCases for ArticleService<D> {
             body: body.map(Body::into_inner),
         };
         let now = now();
-        let updated = self
-            .write_with_slug_retry(move |uow, attempt| {
-                let article = find_own_article(uow, editor, &current_slug)?;
-                let stored_slug = Slug::from_path(article.slug.clone());
-                let slug = match &new_base {
-                    Some(base) if !stored_slug.has_base(base) => choose_slug(uow, base, attempt)?,
-                    _ => stored_slug,
-                };
-                let changes = ArticleChanges {
-                    slug: (slug.as_str() != article.slug).then(|| slug.clone()),
-                    ..changes.clone()
-                };
-                uow.articles().update(article.id, &changes, now)?;
-                if let Some(tags) = &tags {
-                    uow.tags().replace_for_article(article.id, tags)?;
-                }
-                let record = load_record(uow, &slug)?;
-                personalize_one(uow, Some(editor), record)
-            })
-            .await?;
-        self.storage.cache.invalidate(CacheScope::Content);
-        Ok(updated)
+        self.write_with_slug_retry(move |uow, attempt| {
+            let article = find_own_article(uow, editor, &current_slug)?;
+            let stored_slug = Slug::from_path(article.slug.clone());
+            let slug = match &new_base {
+                Some(base) if !stored_slug.has_base(base) => choose_slug(uow, base, attempt)?,
+                _ => stored_slug,
+            };
+            let changes = ArticleChanges {
+                slug: (slug.as_str() != article.slug).then(|| slug.clone()),
+                ..changes.clone()
+            };
+            uow.articles().update(article.id, &changes, now)?;
+            if let Some(tags) = &tags {
+                uow.tags().replace_for_article(article.id, tags)?;
+            }
+            let record = load_record(uow, &slug)?;
+            personalize_one(uow, Some(editor), record)
+        })
+        .await
     }
 
     #[tracing::instrument(skip(self))]
     async fn delete(&self, editor: UserId, slug: String) -> Result<(), AppError> {
         let slug = request_slug(slug)?;
+        // Its comments go with it.
         self.storage
-            .db
-            .write(move |uow| {
+            .write(&[CacheScope::Content, CacheScope::Comments], move |uow| {
                 let article = find_own_article(uow, editor, &slug)?;
                 Ok(uow.articles().delete(article.id)?)
             })
-            .await?;
-        self.storage.cache.invalidate(CacheScope::Content);
-        self.storage.cache.invalidate(CacheScope::Comments);
-        Ok(())
+            .await
     }
 
     async fn favorite(
@@ -449,15 +439,13 @@ impl<D: Database> ArticleUseCases for ArticleService<D> {
         let slug = request_slug(slug)?;
         let now = now();
         self.storage
-            .db
-            .write(move |uow| {
+            .write(&[CacheScope::Content], move |uow| {
                 let article = find_article_ref(uow, &slug)?;
                 uow.articles().favorite(user, article.id, now)?;
                 let record = load_record(uow, &slug)?;
                 personalize_one(uow, Some(user), record)
             })
             .await
-            .inspect(|_| self.storage.cache.invalidate(CacheScope::Content))
     }
 
     async fn unfavorite(
@@ -467,15 +455,13 @@ impl<D: Database> ArticleUseCases for ArticleService<D> {
     ) -> Result<ArticleView<ArticleRecord>, AppError> {
         let slug = request_slug(slug)?;
         self.storage
-            .db
-            .write(move |uow| {
+            .write(&[CacheScope::Content], move |uow| {
                 let article = find_article_ref(uow, &slug)?;
                 uow.articles().unfavorite(user, article.id)?;
                 let record = load_record(uow, &slug)?;
                 personalize_one(uow, Some(user), record)
             })
             .await
-            .inspect(|_| self.storage.cache.invalidate(CacheScope::Content))
     }
 }
 

@@ -6,7 +6,7 @@ use async_trait::async_trait;
 use conduit_domain::{CommentBody, CommentId, UserId};
 
 use crate::articles::{find_article_ref, request_slug};
-use crate::cache::{CacheKey, CacheScope, read_through};
+use crate::cache::{CacheKey, CacheScope};
 use crate::error::{AppError, FieldErrors};
 use crate::ports::{Database, NewComment, UnitOfWork};
 use crate::storage::Storage;
@@ -96,8 +96,7 @@ impl<D: Database> CommentUseCases for CommentService<D> {
         let body = body.into_inner();
         let record = self
             .storage
-            .db
-            .write(move |uow| {
+            .write(&[CacheScope::Comments], move |uow| {
                 let article = find_article_ref(uow, &slug)?;
                 Ok(uow.comments().insert(&NewComment {
                     article_id: article.id,
@@ -107,7 +106,6 @@ impl<D: Database> CommentUseCases for CommentService<D> {
                 })?)
             })
             .await?;
-        self.storage.cache.invalidate(CacheScope::Comments);
         let author = record.author.clone().viewed(false);
         Ok(CommentView {
             id: record.id,
@@ -128,14 +126,13 @@ impl<D: Database> CommentUseCases for CommentService<D> {
             slug: slug.clone(),
         };
         let slug = request_slug(slug)?;
-        read_through(&*self.storage.cache, key, || {
-            self.storage.db.read(move |uow| {
+        self.storage
+            .read_cached(key, move |uow| {
                 let article = find_article_ref(uow, &slug)?;
                 let comments = uow.comments().list_for_article(article.id)?;
                 personalize(uow, viewer, comments)
             })
-        })
-        .await
+            .await
     }
 
     #[tracing::instrument(skip(self))]
@@ -143,8 +140,7 @@ impl<D: Database> CommentUseCases for CommentService<D> {
         let slug = request_slug(slug)?;
         let id = CommentId(id);
         self.storage
-            .db
-            .write(move |uow| {
+            .write(&[CacheScope::Comments], move |uow| {
                 let article = find_article_ref(uow, &slug)?;
                 let comment = uow
                     .comments()
@@ -156,9 +152,7 @@ impl<D: Database> CommentUseCases for CommentService<D> {
                 }
                 Ok(uow.comments().delete(comment.id)?)
             })
-            .await?;
-        self.storage.cache.invalidate(CacheScope::Comments);
-        Ok(())
+            .await
     }
 }
 

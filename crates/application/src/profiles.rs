@@ -3,7 +3,7 @@
 use async_trait::async_trait;
 use conduit_domain::{UserId, Username};
 
-use crate::cache::{CacheKey, CacheScope, read_through};
+use crate::cache::{CacheKey, CacheScope};
 use crate::error::{AppError, FieldErrors};
 use crate::ports::{Database, UnitOfWork};
 use crate::storage::Storage;
@@ -62,8 +62,9 @@ impl<D: Database> ProfileUseCases for ProfileService<D> {
             viewer,
             username: username.to_ascii_lowercase(),
         };
-        let profile = read_through(&*self.storage.cache, key, || {
-            self.storage.db.read(move |uow| {
+        let profile = self
+            .storage
+            .read_cached(key, move |uow| {
                 let owner = find_profile_owner(uow, &username)?;
                 let following = match viewer {
                     Some(viewer) if viewer != owner.id => {
@@ -73,8 +74,7 @@ impl<D: Database> ProfileUseCases for ProfileService<D> {
                 };
                 Ok(profile(owner, following))
             })
-        })
-        .await?;
+            .await?;
         Ok((*profile).clone())
     }
 
@@ -82,8 +82,7 @@ impl<D: Database> ProfileUseCases for ProfileService<D> {
     async fn follow(&self, follower: UserId, username: String) -> Result<Profile, AppError> {
         let now = now();
         self.storage
-            .db
-            .write(move |uow| {
+            .write(&[CacheScope::Content], move |uow| {
                 let followee = find_profile_owner(uow, &username)?;
                 if followee.id == follower {
                     return Err(AppError::Validation(FieldErrors::single(
@@ -95,20 +94,17 @@ impl<D: Database> ProfileUseCases for ProfileService<D> {
                 Ok(profile(followee, true))
             })
             .await
-            .inspect(|_| self.storage.cache.invalidate(CacheScope::Content))
     }
 
     #[tracing::instrument(skip(self))]
     async fn unfollow(&self, follower: UserId, username: String) -> Result<Profile, AppError> {
         self.storage
-            .db
-            .write(move |uow| {
+            .write(&[CacheScope::Content], move |uow| {
                 let followee = find_profile_owner(uow, &username)?;
                 uow.follows().unfollow(follower, followee.id)?;
                 Ok(profile(followee, false))
             })
             .await
-            .inspect(|_| self.storage.cache.invalidate(CacheScope::Content))
     }
 }
 

@@ -4,7 +4,7 @@ use std::sync::Arc;
 
 use async_trait::async_trait;
 
-use crate::cache::{CacheKey, read_through};
+use crate::cache::CacheKey;
 use crate::error::AppError;
 use crate::ports::Database;
 use crate::storage::Storage;
@@ -32,10 +32,9 @@ impl<D: Database> TagService<D> {
 #[async_trait]
 impl<D: Database> TagUseCases for TagService<D> {
     async fn list(&self) -> Result<Arc<Vec<String>>, AppError> {
-        read_through(&*self.storage.cache, CacheKey::Tags, || {
-            self.storage.db.read(|uow| Ok(uow.tags().in_use()?))
-        })
-        .await
+        self.storage
+            .read_cached(CacheKey::Tags, |uow| Ok(uow.tags().in_use()?))
+            .await
     }
 }
 

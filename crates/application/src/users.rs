@@ -243,9 +243,9 @@ impl<D: Database> UserUseCases for UserService<D> {
             image,
             now: Some(now()),
         };
+        // Names, bios and images are shown with articles, comments and profiles.
         self.storage
-            .db
-            .write(move |uow| {
+            .write(&[CacheScope::Content, CacheScope::Comments], move |uow| {
                 let mut taken = FieldErrors::new();
                 if let Some(email) = &changes.email
                     && uow.users().email_taken(email, Some(user))?
@@ -261,11 +261,6 @@ impl<D: Database> UserUseCases for UserService<D> {
                 Ok(uow.users().update(user, &changes)?)
             })
             .await
-            // Names, bios and images are shown with articles, comments and profiles.
-            .inspect(|_| {
-                self.storage.cache.invalidate(CacheScope::Content);
-                self.storage.cache.invalidate(CacheScope::Comments);
-            })
     }
 }
 
