@@ -12,7 +12,7 @@ use async_trait::async_trait;
 use conduit_domain::{Body, Description, Paging, Slug, TagList, Title, UserId};
 
 use crate::cache::{CacheKey, CacheScope};
-use crate::error::{AppError, FieldErrors};
+use crate::error::{AppError, Cause, FieldErrors};
 use crate::ports::{ArticleChanges, ArticleFilter, Database, NewArticle, UnitOfWork};
 use crate::storage::Storage;
 use crate::users::now;
@@ -192,7 +192,7 @@ fn personalize_one(
 ) -> Result<ArticleView<ArticleRecord>, AppError> {
     personalize(uow, viewer, vec![record])?
         .pop()
-        .ok_or_else(|| AppError::Internal(anyhow::anyhow!("personalize lost an article")))
+        .ok_or_else(|| AppError::Internal(Cause::from("personalize lost an article")))
 }
 
 fn personalize_page(

@@ -4,6 +4,10 @@ use std::collections::BTreeMap;
 
 use conduit_domain::InvalidValue;
 
+/// What went wrong underneath a failure the client is only told the kind of;
+/// kept for the logs.
+pub type Cause = Box<dyn std::error::Error + Send + Sync>;
+
 /// Messages per field, in the RealWorld shape `{"field": ["message"]}`.
 #[derive(Debug, Clone, Default, PartialEq, Eq)]
 pub struct FieldErrors(BTreeMap<String, Vec<String>>);
@@ -106,10 +110,10 @@ pub enum AppError {
     Busy,
     /// A dependency is unreachable (503).
     #[error("service unavailable")]
-    Unavailable(#[source] anyhow::Error),
+    Unavailable(#[source] Cause),
     /// A bug or an unexpected failure (500). The cause is logged, never sent.
-    #[error(transparent)]
-    Internal(#[from] anyhow::Error),
+    #[error("internal error: {0}")]
+    Internal(#[source] Cause),
 }
 
 impl AppError {
@@ -130,9 +134,9 @@ pub enum RepoError {
     Busy,
     /// No connection could be obtained in time.
     #[error("database unavailable")]
-    Unavailable(#[source] anyhow::Error),
-    #[error(transparent)]
-    Other(#[from] anyhow::Error),
+    Unavailable(#[source] Cause),
+    #[error("database error: {0}")]
+    Other(#[source] Cause),
 }
 
 impl From<RepoError> for AppError {

@@ -14,6 +14,8 @@ use std::time::Duration;
 
 use conduit_application::cache::{CacheKey, CacheScope, CachedValue, ReadCache};
 
+use crate::error::InfrastructureError;
+
 /// Settings of the read cache.
 #[derive(Debug, Clone, Copy)]
 pub struct CacheSettings {
@@ -196,7 +198,10 @@ fn scope_named(name: &str) -> Option<CacheScope> {
 ///
 /// # Errors
 /// When a thread cannot be started.
-pub fn sync_over_postgres(cache: &Arc<MokaReadCache>, url: &str) -> anyhow::Result<()> {
+pub fn sync_over_postgres(
+    cache: &Arc<MokaReadCache>,
+    url: &str,
+) -> Result<(), InfrastructureError> {
     use diesel::connection::SimpleConnection;
     use diesel::prelude::*;
 
@@ -246,7 +251,8 @@ pub fn sync_over_postgres(cache: &Arc<MokaReadCache>, url: &str) -> anyhow::Resu
                     }
                 }
             }
-        })?;
+        })
+        .map_err(InfrastructureError::io("starting the cache notifier"))?;
 
     let listener_url = url.to_owned();
     let cache = Arc::clone(cache);
@@ -303,7 +309,8 @@ pub fn sync_over_postgres(cache: &Arc<MokaReadCache>, url: &str) -> anyhow::Resu
                 cache.set_trusted(false);
                 std::thread::sleep(RECONNECT_DELAY);
             }
-        })?;
+        })
+        .map_err(InfrastructureError::io("starting the cache listener"))?;
     Ok(())
 }
 

@@ -6,7 +6,9 @@ use argon2::password_hash::rand_core::OsRng;
 use argon2::password_hash::{Output, ParamsString, PasswordHash as PhcString, Salt, SaltString};
 use argon2::{Algorithm, Argon2, Block, Params, Version};
 use async_trait::async_trait;
-use conduit_application::error::AppError;
+use conduit_application::error::{AppError, Cause};
+
+use crate::error::InfrastructureError;
 use conduit_application::ports::{PasswordHash, PasswordHasher};
 use conduit_domain::Password;
 
@@ -38,14 +40,15 @@ impl Argon2Hasher {
     /// # Errors
     /// When the parameters are rejected, a thread cannot start, or the dummy
     /// hash cannot be made.
-    pub fn new(threads: usize) -> anyhow::Result<Self> {
+    pub fn new(threads: usize) -> Result<Self, InfrastructureError> {
         let params = Params::new(MEMORY_KIB, ITERATIONS, LANES, None)
-            .map_err(|error| anyhow::anyhow!("argon2 parameters: {error}"))?;
+            .map_err(|error| InfrastructureError::Invalid(format!("argon2 parameters: {error}")))?;
         let dummy_hash = hash_with_memory(
             &params,
             "conduit-dummy-password",
             &mut vec![Block::default(); params.block_count()],
-        )?;
+        )
+        .map_err(|error| InfrastructureError::Invalid(format!("argon2 dummy hash: {error}")))?;
         let (sender, receiver) = mpsc::channel::<Job>();
         let receiver = Arc::new(Mutex::new(receiver));
         for index in 0..threads.max(1) {
@@ -66,7 +69,8 @@ impl Argon2Hasher {
                             Err(_) => break,
                         }
                     }
-                })?;
+                })
+                .map_err(InfrastructureError::io("starting a hashing thread"))?;
         }
         Ok(Self {
             params,
@@ -92,10 +96,10 @@ impl Argon2Hasher {
             .lock()
             .unwrap_or_else(std::sync::PoisonError::into_inner)
             .send(job)
-            .map_err(|_| AppError::Internal(anyhow::anyhow!("the hashing threads stopped")))?;
+            .map_err(|_| AppError::Internal(Cause::from("the hashing threads stopped")))?;
         answer
             .await
-            .map_err(|_| AppError::Internal(anyhow::anyhow!("a hashing job failed")))
+            .map_err(|_| AppError::Internal(Cause::from("a hashing job failed")))
     }
 }
 
@@ -106,23 +110,23 @@ fn hash_with_memory(
     params: &Params,
     password: &str,
     memory: &mut [Block],
-) -> anyhow::Result<String> {
+) -> Result<String, Cause> {
     let salt = SaltString::generate(&mut OsRng);
     let mut salt_bytes = [0_u8; Salt::MAX_LENGTH];
     let raw_salt = salt
         .as_salt()
         .decode_b64(&mut salt_bytes)
-        .map_err(|error| anyhow::anyhow!("salt: {error}"))?;
+        .map_err(|error| Cause::from(format!("salt: {error}")))?;
     let mut output = [0_u8; Params::DEFAULT_OUTPUT_LEN];
     Argon2::new(Algorithm::Argon2id, Version::V0x13, params.clone())
         .hash_password_into_with_memory(password.as_bytes(), raw_salt, &mut output, memory)
-        .map_err(|error| anyhow::anyhow!("hashing a password: {error}"))?;
+        .map_err(|error| Cause::from(format!("hashing a password: {error}")))?;
     let phc = PhcString {
         algorithm: argon2::ARGON2ID_IDENT,
         version: Some(Version::V0x13.into()),
-        params: ParamsString::try_from(params).map_err(|error| anyhow::anyhow!("{error}"))?,
+        params: ParamsString::try_from(params).map_err(|error| Cause::from(format!("{error}")))?,
         salt: Some(salt.as_salt()),
-        hash: Some(Output::new(&output).map_err(|error| anyhow::anyhow!("{error}"))?),
+        hash: Some(Output::new(&output).map_err(|error| Cause::from(format!("{error}")))?),
     };
     Ok(phc.to_string())
 }

@@ -7,6 +7,7 @@
 
 pub mod cache;
 pub mod db;
+pub mod error;
 pub mod hashing;
 pub mod tokens;
 

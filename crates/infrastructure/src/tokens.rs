@@ -5,7 +5,9 @@ use std::path::Path;
 use std::time::Duration;
 
 use conduit_application::AuthFailure;
-use conduit_application::error::AppError;
+use conduit_application::error::{AppError, Cause};
+
+use crate::error::InfrastructureError;
 use conduit_application::ports::TokenService;
 use conduit_domain::UserId;
 use jsonwebtoken::errors::ErrorKind;
@@ -39,12 +41,17 @@ pub struct JwtTokenService {
 impl JwtTokenService {
     /// # Errors
     /// When the secret is shorter than 32 bytes or the lifetime is zero.
-    pub fn new(secret: &[u8], lifetime: Duration) -> anyhow::Result<Self> {
-        anyhow::ensure!(
-            secret.len() >= MIN_SECRET_BYTES,
-            "the JWT secret must be at least {MIN_SECRET_BYTES} bytes long"
-        );
-        anyhow::ensure!(!lifetime.is_zero(), "the token lifetime must be positive");
+    pub fn new(secret: &[u8], lifetime: Duration) -> Result<Self, InfrastructureError> {
+        if secret.len() < MIN_SECRET_BYTES {
+            return Err(InfrastructureError::Invalid(format!(
+                "the JWT secret must be at least {MIN_SECRET_BYTES} bytes long"
+            )));
+        }
+        if lifetime.is_zero() {
+            return Err(InfrastructureError::Invalid(
+                "the token lifetime must be positive".to_owned(),
+            ));
+        }
         let mut validation = Validation::new(Algorithm::HS256);
         validation.set_required_spec_claims(&["exp", "sub", "iss"]);
         validation.set_issuer(&[ISSUER]);
@@ -68,9 +75,8 @@ impl TokenService for JwtTokenService {
             iat: now,
             exp: now.saturating_add(lifetime),
         };
-        jsonwebtoken::encode(&Header::new(Algorithm::HS256), &claims, &self.encoding).map_err(
-            |error| AppError::Internal(anyhow::Error::new(error).context("signing a token")),
-        )
+        jsonwebtoken::encode(&Header::new(Algorithm::HS256), &claims, &self.encoding)
+            .map_err(|error| AppError::Internal(Cause::from(format!("signing a token: {error}"))))
     }
 
     fn verify(&self, token: &str) -> Result<UserId, AuthFailure> {
@@ -93,10 +99,13 @@ impl TokenService for JwtTokenService {
 ///
 /// # Errors
 /// When the file cannot be read or written, or holds too short a secret.
-pub fn load_or_create_secret(dir: &Path) -> anyhow::Result<Vec<u8>> {
+pub fn load_or_create_secret(dir: &Path) -> Result<Vec<u8>, InfrastructureError> {
     use std::os::unix::fs::{OpenOptionsExt, PermissionsExt};
 
-    std::fs::create_dir_all(dir)?;
+    std::fs::create_dir_all(dir).map_err(InfrastructureError::io(format!(
+        "creating {}",
+        dir.display()
+    )))?;
     let path = dir.join(SECRET_FILE);
     let mut bytes = [0_u8; 64];
     rand::rng().fill_bytes(&mut bytes);
@@ -108,28 +117,42 @@ pub fn load_or_create_secret(dir: &Path) -> anyhow::Result<Vec<u8>> {
         .open(&path)
     {
         Ok(mut file) => {
-            file.write_all(fresh.as_bytes())?;
-            file.sync_all()?;
+            file.write_all(fresh.as_bytes())
+                .and_then(|()| file.sync_all())
+                .map_err(InfrastructureError::io(format!(
+                    "writing {}",
+                    path.display()
+                )))?;
             tracing::info!(path = %path.display(), "created a new JWT signing secret");
             Ok(fresh.into_bytes())
         }
         // Another instance (or an earlier run) made it first: use theirs.
         Err(error) if error.kind() == std::io::ErrorKind::AlreadyExists => {
-            let mode = std::fs::metadata(&path)?.permissions().mode();
+            let reading = || InfrastructureError::io(format!("reading {}", path.display()));
+            let mode = std::fs::metadata(&path)
+                .map_err(reading())?
+                .permissions()
+                .mode();
             if mode & 0o077 != 0 {
                 tracing::warn!(path = %path.display(), mode = format!("{mode:o}"), "the JWT secret file is readable by others");
             }
-            let secret = std::fs::read_to_string(&path)?.trim().as_bytes().to_vec();
-            anyhow::ensure!(
-                secret.len() >= MIN_SECRET_BYTES,
-                "{} holds fewer than {MIN_SECRET_BYTES} bytes",
-                path.display()
-            );
+            let secret = std::fs::read_to_string(&path)
+                .map_err(reading())?
+                .trim()
+                .as_bytes()
+                .to_vec();
+            if secret.len() < MIN_SECRET_BYTES {
+                return Err(InfrastructureError::Invalid(format!(
+                    "{} holds fewer than {MIN_SECRET_BYTES} bytes",
+                    path.display()
+                )));
+            }
             Ok(secret)
         }
-        Err(error) => {
-            Err(anyhow::Error::new(error).context(format!("creating {}", path.display())))
-        }
+        Err(error) => Err(InfrastructureError::io(format!(
+            "creating {}",
+            path.display()
+        ))(error)),
     }
 }
 

@@ -10,8 +10,7 @@
 use std::sync::Arc;
 use std::sync::atomic::{AtomicUsize, Ordering};
 
-use anyhow::anyhow;
-use conduit_application::error::AppError;
+use conduit_application::error::{AppError, Cause};
 use conduit_application::ports::{Database, UnitOfWork};
 use conduit_domain::{Email, Slug, UserId, Username};
 use conduit_infrastructure::db::DieselDatabase;
@@ -55,7 +54,7 @@ fn publish_news(
             .replace_for_article(id, &tag_list(&["fresh", "rust"]))?;
         uow.articles().favorite(author, id, at(1))?;
         if fail {
-            return Err(AppError::Internal(anyhow!("boom")));
+            return Err(AppError::Internal(Cause::from("boom")));
         }
         Ok(())
     }
@@ -236,7 +235,7 @@ async fn concurrent_writes_that_fail_or_panic_leave_the_others_whole() {
                 let user = uow.users().insert(&new_user(&format!("writer{i}")))?;
                 match i % 3 {
                     0 => Ok(user.id),
-                    1 => Err(AppError::Internal(anyhow!("fails after its insert"))),
+                    1 => Err(AppError::Internal(Cause::from("fails after its insert"))),
                     _ => panic!("panics after its insert"),
                 }
             })

@@ -8,7 +8,8 @@ use std::collections::BTreeMap;
 use std::process::Command;
 
 /// Crates each layer may not depend on (normal or build dependencies).
-/// A trailing `*` matches a prefix.
+/// A trailing `*` matches a prefix. Library crates report errors as
+/// `thiserror` enums: `anyhow` is for the binary only.
 const FORBIDDEN: &[(&str, &[&str])] = &[
     (
         "conduit-domain",
@@ -23,6 +24,7 @@ const FORBIDDEN: &[(&str, &[&str])] = &[
             "argon2",
             "jsonwebtoken",
             "reqwest",
+            "anyhow",
         ],
     ),
     (
@@ -39,11 +41,18 @@ const FORBIDDEN: &[(&str, &[&str])] = &[
             "argon2",
             "jsonwebtoken",
             "reqwest",
+            "anyhow",
         ],
     ),
     (
         "conduit-infrastructure",
-        &["conduit-web", "conduit-server", "actix*", "utoipa*"],
+        &[
+            "conduit-web",
+            "conduit-server",
+            "actix*",
+            "utoipa*",
+            "anyhow",
+        ],
     ),
     (
         "conduit-web",
@@ -54,6 +63,7 @@ const FORBIDDEN: &[(&str, &[&str])] = &[
             "r2d2",
             "argon2",
             "jsonwebtoken",
+            "anyhow",
         ],
     ),
 ];

@@ -165,7 +165,11 @@ impl ResponseError for ApiError {
         }
         if let Self::App(AppError::Internal(cause) | AppError::Unavailable(cause)) = self {
             // Logged once here with its whole chain; the client sees none of it.
-            tracing::error!(error = format!("{cause:#}"), "request failed");
+            let top: &(dyn std::error::Error + 'static) = &**cause;
+            let chain: Vec<String> = std::iter::successors(Some(top), |error| error.source())
+                .map(ToString::to_string)
+                .collect();
+            tracing::error!(error = chain.join(": "), "request failed");
         }
         if let Self::App(AppError::Unauthorized(failure)) = self {
             tracing::debug!(?failure, "authentication failed");

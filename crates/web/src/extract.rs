@@ -235,9 +235,7 @@ async fn authenticate(req: HttpRequest, token: String) -> Result<UserId, ApiErro
 }
 
 fn not_registered(what: &str) -> conduit_application::AppError {
-    conduit_application::AppError::Internal(
-        std::io::Error::other(format!("{what} is not registered")).into(),
-    )
+    conduit_application::AppError::Internal(format!("{what} is not registered").into())
 }
 
 /// The authenticated caller; requests without a valid token get 401.

@@ -11,6 +11,7 @@ use chrono::{DateTime, Utc};
 use conduit_application::AppError;
 use conduit_application::articles::MockArticleUseCases;
 use conduit_application::comments::MockCommentUseCases;
+use conduit_application::error::Cause;
 use conduit_application::health::MockHealthCheck;
 use conduit_application::profiles::MockProfileUseCases;
 use conduit_application::tags::MockTagUseCases;
@@ -199,7 +200,7 @@ pub fn with_token(request: TestRequest) -> TestRequest {
 
 /// A failure whose cause must never reach the client.
 pub fn internal_error() -> AppError {
-    AppError::Internal(anyhow::anyhow!("SELECT * FROM secret"))
+    AppError::Internal(Cause::from("SELECT * FROM secret"))
 }
 
 /// A time as stored (microseconds) and its rendering (milliseconds).

@@ -1,6 +1,6 @@
 //! The one place where Diesel's errors are interpreted.
 
-use conduit_application::error::RepoError;
+use conduit_application::error::{Cause, RepoError};
 use diesel::result::{DatabaseErrorKind, Error as DieselError};
 
 /// Which field a unique constraint protects, from its name (PostgreSQL) or
@@ -33,13 +33,13 @@ pub(crate) fn repo_error(error: DieselError) -> RepoError {
         DieselError::DatabaseError(DatabaseErrorKind::UniqueViolation, info) => {
             match conflicting_field(info.as_ref()) {
                 Some(field) => RepoError::Conflict { field },
-                None => RepoError::Other(anyhow::Error::new(error).context("unique violation")),
+                None => RepoError::Other(Cause::from(format!("unique violation: {error}"))),
             }
         }
         DieselError::DatabaseError(DatabaseErrorKind::ClosedConnection, _) => {
-            RepoError::Unavailable(anyhow::Error::new(error))
+            RepoError::Unavailable(Cause::from(error))
         }
-        _ => RepoError::Other(anyhow::Error::new(error)),
+        _ => RepoError::Other(Cause::from(error)),
     }
 }
 

@@ -16,6 +16,8 @@ mod unit_of_work;
 
 use diesel::prelude::*;
 
+use crate::error::InfrastructureError;
+
 pub use errors::is_busy;
 pub use pool::{BackendKind, DbSettings, DbTarget, PoolStatus};
 pub use unit_of_work::{DieselDatabase, DieselUow};
@@ -51,13 +53,13 @@ const POSTGRES_MIGRATIONS: diesel_migrations::EmbeddedMigrations =
 ///
 /// # Errors
 /// When a migration fails; the failing migration is rolled back.
-pub fn run_migrations(conn: &mut DbConnection) -> anyhow::Result<Vec<String>> {
+pub fn run_migrations(conn: &mut DbConnection) -> Result<Vec<String>, InfrastructureError> {
     use diesel_migrations::MigrationHarness;
     let applied = match conn {
         DbConnection::Postgres(conn) => conn.run_pending_migrations(POSTGRES_MIGRATIONS),
         DbConnection::Sqlite(conn) => conn.run_pending_migrations(SQLITE_MIGRATIONS),
     }
-    .map_err(|error| anyhow::anyhow!("running migrations: {error}"))?;
+    .map_err(|error| InfrastructureError::database(format!("running migrations: {error}")))?;
     Ok(applied.iter().map(ToString::to_string).collect())
 }
 

@@ -13,7 +13,7 @@ use std::sync::mpsc;
 use std::sync::{Arc, Mutex, PoisonError};
 use std::time::Duration;
 
-use conduit_application::error::AppError;
+use conduit_application::error::{AppError, Cause};
 use conduit_application::ports::UnitOfWork;
 use diesel::connection::{AnsiTransactionManager, Connection, TransactionManager};
 use diesel::r2d2::ManageConnection;
@@ -75,14 +75,14 @@ impl SqliteWriter {
                 done,
                 span: tracing::Span::current(),
             })
-            .map_err(|_| AppError::Internal(anyhow::anyhow!("the SQLite writer stopped")))?;
+            .map_err(|_| AppError::Internal(Cause::from("the SQLite writer stopped")))?;
         committed
             .await
-            .map_err(|_| AppError::Internal(anyhow::anyhow!("the SQLite writer stopped")))??;
+            .map_err(|_| AppError::Internal(Cause::from("the SQLite writer stopped")))??;
         slot.lock()
             .unwrap_or_else(PoisonError::into_inner)
             .take()
-            .ok_or_else(|| AppError::Internal(anyhow::anyhow!("a committed write left no result")))
+            .ok_or_else(|| AppError::Internal(Cause::from("a committed write left no result")))
     }
 }
 
@@ -104,8 +104,8 @@ fn serve(manager: &ConnectionManager, queue: &mpsc::Receiver<Job>) {
                 Err(error) => {
                     tracing::error!(%error, "the SQLite writer cannot open its connection");
                     for job in batch {
-                        let _ = job.done.send(Err(AppError::Unavailable(anyhow::anyhow!(
-                            "the database cannot be opened"
+                        let _ = job.done.send(Err(AppError::Unavailable(Cause::from(
+                            "the database cannot be opened",
                         ))));
                     }
                     continue;
@@ -143,9 +143,9 @@ fn run_batch(conn: &mut DbConnection, batch: &mut [Job]) -> Vec<Result<(), AppEr
                 return batch
                     .iter()
                     .map(|_| {
-                        Err(AppError::Internal(anyhow::anyhow!(
+                        Err(AppError::Internal(Cause::from(format!(
                             "write batch: {message}"
-                        )))
+                        ))))
                     })
                     .collect();
             }
@@ -158,7 +158,7 @@ fn diesel_error(error: diesel::result::Error) -> AppError {
     if is_busy(&error) {
         AppError::Busy
     } else {
-        AppError::Internal(anyhow::Error::new(error))
+        AppError::Internal(Cause::from(error))
     }
 }
 
@@ -167,8 +167,8 @@ fn run_guarded(run: &mut Run, conn: &mut DbConnection) -> Result<(), AppError> {
     std::panic::catch_unwind(AssertUnwindSafe(|| run(&mut DieselUow::new(conn)))).unwrap_or_else(
         |_| {
             tracing::error!("a write unit of work panicked");
-            Err(AppError::Internal(anyhow::anyhow!(
-                "a write unit of work panicked"
+            Err(AppError::Internal(Cause::from(
+                "a write unit of work panicked",
             )))
         },
     )
@@ -182,8 +182,8 @@ fn try_batch(
 ) -> Result<Vec<Result<(), AppError>>, AppError> {
     type Manager = <DbConnection as Connection>::TransactionManager;
     let DbConnection::Sqlite(inner) = conn else {
-        return Err(AppError::Internal(anyhow::anyhow!(
-            "the SQLite writer got another connection"
+        return Err(AppError::Internal(Cause::from(
+            "the SQLite writer got another connection",
         )));
     };
     AnsiTransactionManager::begin_transaction_sql(inner, "BEGIN IMMEDIATE")

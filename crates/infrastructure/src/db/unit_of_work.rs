@@ -5,7 +5,9 @@
 use std::sync::Arc;
 use std::time::Duration;
 
-use conduit_application::error::AppError;
+use conduit_application::error::{AppError, Cause};
+
+use crate::error::InfrastructureError;
 use conduit_application::ports::{
     ArticleRepository, CommentRepository, Database, FollowRepository, TagRepository, UnitOfWork,
     UserRepository,
@@ -76,7 +78,7 @@ impl DieselDatabase {
     ///
     /// # Errors
     /// When the pool settings are invalid.
-    pub fn connect(settings: DbSettings) -> anyhow::Result<Self> {
+    pub fn connect(settings: DbSettings) -> Result<Self, InfrastructureError> {
         let backend = settings.target.kind();
         let pool = Pool::builder()
             .max_size(settings.pool_size)
@@ -84,15 +86,18 @@ impl DieselDatabase {
             .connection_timeout(settings.connect_timeout)
             .test_on_check_out(false)
             .build_unchecked(ConnectionManager::new(settings.clone()));
-        let pool_size = usize::try_from(settings.pool_size)?;
+        let pool_size = usize::try_from(settings.pool_size).map_err(|_| {
+            InfrastructureError::Invalid("the pool size does not fit in memory".to_owned())
+        })?;
         Ok(Self {
             pool,
             backend,
             permits: Arc::new(Semaphore::new(pool_size)),
             sqlite_writer: match backend {
-                BackendKind::Sqlite => Some(Arc::new(SqliteWriter::start(
-                    ConnectionManager::new(settings.clone()),
-                )?)),
+                BackendKind::Sqlite => Some(Arc::new(
+                    SqliteWriter::start(ConnectionManager::new(settings.clone()))
+                        .map_err(InfrastructureError::io("starting the SQLite writer"))?,
+                )),
                 BackendKind::Postgres => None,
             },
             connect_timeout: settings.connect_timeout,
@@ -107,29 +112,34 @@ impl DieselDatabase {
     ///
     /// # Errors
     /// When the database is unreachable or a migration fails.
-    pub async fn migrate(&self) -> anyhow::Result<Vec<String>> {
+    pub async fn migrate(&self) -> Result<Vec<String>, InfrastructureError> {
         let pool = self.pool.clone();
         tokio::task::spawn_blocking(move || {
-            let mut conn = pool.get()?;
+            let mut conn = pool.get().map_err(InfrastructureError::database)?;
             run_migrations(&mut conn)
         })
-        .await?
+        .await
+        .map_err(InfrastructureError::database)?
     }
 
     /// Checks that the database answers within `timeout`.
     ///
     /// # Errors
     /// When it does not.
-    pub async fn check(&self, timeout: Duration) -> anyhow::Result<()> {
+    pub async fn check(&self, timeout: Duration) -> Result<(), InfrastructureError> {
         let pool = self.pool.clone();
-        let probe = tokio::task::spawn_blocking(move || -> anyhow::Result<()> {
+        let probe = tokio::task::spawn_blocking(move || -> Result<(), Cause> {
             let mut conn = pool.get_timeout(timeout)?;
             ping(&mut conn)?;
             Ok(())
         });
-        tokio::time::timeout(timeout, probe)
-            .await
-            .map_err(|_| anyhow::anyhow!("database did not answer within {timeout:?}"))??
+        match tokio::time::timeout(timeout, probe).await {
+            Ok(Ok(answered)) => answered.map_err(InfrastructureError::Database),
+            Ok(Err(join_error)) => Err(InfrastructureError::database(join_error)),
+            Err(_) => Err(InfrastructureError::database(format!(
+                "database did not answer within {timeout:?}"
+            ))),
+        }
     }
 
     pub fn pool_status(&self) -> PoolStatus {
@@ -151,7 +161,7 @@ impl DieselDatabase {
             tokio::time::timeout(self.connect_timeout, self.permits.clone().acquire_owned())
                 .await
                 .map_err(|_| {
-                    AppError::Unavailable(anyhow::anyhow!("no database connection free in time"))
+                    AppError::Unavailable(Cause::from("no database connection free in time"))
                 })?
                 .map_err(|error| AppError::Internal(error.into()))?;
         let pool = self.pool.clone();
@@ -167,9 +177,9 @@ impl DieselDatabase {
         .await;
         match outcome {
             Ok(result) => result,
-            Err(join_error) => Err(AppError::Internal(anyhow::anyhow!(
+            Err(join_error) => Err(AppError::Internal(Cause::from(format!(
                 "database task failed: {join_error}"
-            ))),
+            )))),
         }
     }
 }
@@ -205,7 +215,7 @@ fn transaction_error(error: diesel::result::Error) -> AppError {
     if is_busy(&error) {
         AppError::Busy
     } else {
-        AppError::Internal(anyhow::Error::new(error).context("transaction"))
+        AppError::Internal(Cause::from(format!("transaction: {error}")))
     }
 }
 
@@ -249,7 +259,9 @@ impl Database for DieselDatabase {
 #[async_trait::async_trait]
 impl conduit_application::health::HealthCheck for DieselDatabase {
     async fn database_ready(&self, timeout: Duration) -> Result<(), AppError> {
-        self.check(timeout).await.map_err(AppError::Unavailable)
+        self.check(timeout)
+            .await
+            .map_err(|error| AppError::Unavailable(error.into()))
     }
 
     fn pool_usage(&self) -> conduit_application::health::PoolUsage {

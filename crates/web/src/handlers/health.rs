@@ -68,6 +68,7 @@ mod tests {
     use actix_web::http::StatusCode;
     use actix_web::test::TestRequest;
     use conduit_application::AppError;
+    use conduit_application::error::Cause;
     use conduit_application::health::PoolUsage;
 
     use crate::test_support::Mocks;
@@ -76,8 +77,8 @@ mod tests {
     async fn readiness_is_503_with_retry_after_when_the_database_does_not_answer() {
         let mut mocks = Mocks::anonymous();
         mocks.health.expect_database_ready().returning(|_| {
-            Err(AppError::Unavailable(anyhow::anyhow!(
-                "connection refused to 10.0.0.5:5432"
+            Err(AppError::Unavailable(Cause::from(
+                "connection refused to 10.0.0.5:5432",
             )))
         });
         let reply = mocks.send(TestRequest::get().uri("/health/ready")).await;

@@ -1,4 +1,4 @@
-use conduit_application::error::RepoError;
+use conduit_application::error::{Cause, RepoError};
 use conduit_application::ports::{NewUser, PasswordHash, UserChanges, UserRepository};
 use conduit_application::views::Account;
 use conduit_domain::{Email, UserId, Username};
@@ -138,7 +138,7 @@ impl UserRepository for DieselUow<'_> {
                 .or_repo_error()?;
         }
         self.find_by_id(id)?.ok_or_else(|| {
-            RepoError::Other(anyhow::anyhow!("user {} vanished during update", id.0))
+            RepoError::Other(Cause::from(format!("user {} vanished during update", id.0)))
         })
     }
 
