@@ -2,11 +2,14 @@
 
 use std::fmt;
 
-use crate::error::{InvalidValue, check_length, check_storable};
+use serde::{Deserialize, Serialize};
+
+use crate::error::{InvalidValue, check_length, check_storable, check_visible, is_invisible};
 use crate::limits::{BODY_MAX, DESCRIPTION_MAX, TAG_MAX, TAGS_PER_ARTICLE_MAX, TITLE_MAX};
 
 /// Database identity of an article.
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, PartialOrd, Ord)]
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, PartialOrd, Ord, Serialize, Deserialize)]
+#[serde(transparent)]
 pub struct ArticleId(pub i64);
 
 /// Longest slug derived from a title, before any collision suffix.
@@ -21,6 +24,7 @@ impl Title {
     /// When the title is blank or longer than the maximum.
     pub fn parse(value: impl Into<String>) -> Result<Self, InvalidValue> {
         let value = value.into().trim().to_owned();
+        check_visible(&value)?;
         check_length(&value, 1, TITLE_MAX)?;
         Ok(Self(value))
     }
@@ -43,6 +47,7 @@ impl Description {
     /// When the description is blank or longer than the maximum.
     pub fn parse(value: impl Into<String>) -> Result<Self, InvalidValue> {
         let value = value.into().trim().to_owned();
+        check_visible(&value)?;
         check_length(&value, 1, DESCRIPTION_MAX)?;
         Ok(Self(value))
     }
@@ -61,9 +66,7 @@ impl Body {
     /// When the body is blank or longer than the maximum.
     pub fn parse(value: impl Into<String>) -> Result<Self, InvalidValue> {
         let value = value.into();
-        if value.trim().is_empty() {
-            return Err(InvalidValue::blank());
-        }
+        check_visible(&value)?;
         check_length(&value, 1, BODY_MAX)?;
         Ok(Self(value))
     }
@@ -158,7 +161,7 @@ impl TagName {
     /// When the tag is blank or too long.
     pub fn parse(value: impl Into<String>) -> Result<Self, InvalidValue> {
         let value = value.into().trim().to_owned();
-        if value.is_empty() {
+        if is_invisible(&value) {
             return Err(InvalidValue::new("can't contain a blank tag"));
         }
         check_storable(&value)?;

@@ -1,10 +1,13 @@
 //! Comments on articles.
 
-use crate::error::{InvalidValue, check_length};
+use serde::{Deserialize, Serialize};
+
+use crate::error::{InvalidValue, check_length, check_visible};
 use crate::limits::COMMENT_MAX;
 
 /// Database identity of a comment.
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, PartialOrd, Ord)]
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, PartialOrd, Ord, Serialize, Deserialize)]
+#[serde(transparent)]
 pub struct CommentId(pub i64);
 
 /// The text of a comment, stored exactly as sent.
@@ -16,9 +19,7 @@ impl CommentBody {
     /// When the comment is blank or longer than the maximum.
     pub fn parse(value: impl Into<String>) -> Result<Self, InvalidValue> {
         let value = value.into();
-        if value.trim().is_empty() {
-            return Err(InvalidValue::blank());
-        }
+        check_visible(&value)?;
         check_length(&value, 1, COMMENT_MAX)?;
         Ok(Self(value))
     }
@@ -43,6 +44,39 @@ mod tests {
         assert!(TagList::parse(["a\0b".to_owned()]).is_err());
         assert!(Slug::from_request("a\0b").is_none());
         assert!(Slug::from_request("fine").is_some());
+    }
+
+    #[test]
+    fn text_of_only_invisible_characters_is_blank() {
+        use crate::{Body, Description, TagList, Title};
+        for invisible in [
+            "\u{200b}\u{200b}",
+            "\u{feff}",
+            "\u{200d}\u{2060}\u{200e}",
+            " \u{3164} ",
+            "\u{0301}\u{0301}",
+            "\u{2800}",
+            "\t\u{00a0}\u{202f}",
+        ] {
+            assert_eq!(
+                Title::parse(invisible),
+                Err(InvalidValue::blank()),
+                "{invisible:?}"
+            );
+            assert!(Description::parse(invisible).is_err(), "{invisible:?}");
+            assert!(Body::parse(invisible).is_err(), "{invisible:?}");
+            assert!(CommentBody::parse(invisible).is_err(), "{invisible:?}");
+            assert!(
+                TagList::parse([invisible.to_owned()]).is_err(),
+                "{invisible:?}"
+            );
+        }
+        // Visible text with invisible characters inside it is kept as sent.
+        assert_eq!(Title::parse("a\u{200b}b").unwrap().as_str(), "a\u{200b}b");
+        assert!(Title::parse("é").is_ok());
+        assert!(Title::parse("北京").is_ok());
+        assert!(Title::parse("🚀").is_ok());
+        assert!(CommentBody::parse("\u{0065}\u{0301}").is_ok());
     }
 
     #[test]

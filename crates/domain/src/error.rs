@@ -41,6 +41,41 @@ impl InvalidValue {
     }
 }
 
+/// Whether `value` has nothing a reader could see: only whitespace, control
+/// and format characters (zero-width spaces and joiners, bidi marks, the
+/// BOM), combining marks with no base, and the fillers that render as blank.
+pub(crate) fn is_invisible(value: &str) -> bool {
+    use unicode_properties::{GeneralCategory, UnicodeGeneralCategory};
+    value.chars().all(|c| {
+        c.is_whitespace()
+            // Hangul fillers and the blank Braille pattern are letters or
+            // symbols by category, yet show nothing.
+            || matches!(c, '\u{115F}' | '\u{1160}' | '\u{3164}' | '\u{FFA0}' | '\u{2800}')
+            || matches!(
+                c.general_category(),
+                GeneralCategory::Control
+                    | GeneralCategory::Format
+                    | GeneralCategory::Surrogate
+                    | GeneralCategory::PrivateUse
+                    | GeneralCategory::Unassigned
+                    | GeneralCategory::SpaceSeparator
+                    | GeneralCategory::LineSeparator
+                    | GeneralCategory::ParagraphSeparator
+                    | GeneralCategory::NonspacingMark
+                    | GeneralCategory::EnclosingMark
+            )
+    })
+}
+
+/// Rejects text a reader would see as blank (see [`is_invisible`]).
+pub(crate) fn check_visible(value: &str) -> Result<(), InvalidValue> {
+    if is_invisible(value) {
+        Err(InvalidValue::blank())
+    } else {
+        Ok(())
+    }
+}
+
 /// Checks a length in characters (not bytes) against inclusive bounds, and
 /// that the text holds no NUL character, which no database stores alike
 /// (PostgreSQL refuses it in text).

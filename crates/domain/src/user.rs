@@ -2,15 +2,17 @@
 
 use std::fmt;
 
+use serde::{Deserialize, Serialize};
 use validator::{ValidateEmail, ValidateUrl};
 
-use crate::error::{InvalidValue, check_length};
+use crate::error::{InvalidValue, check_length, is_invisible};
 use crate::limits::{
     BIO_MAX, EMAIL_MAX, IMAGE_URL_MAX, PASSWORD_MAX, PASSWORD_MIN, USERNAME_MAX, USERNAME_MIN,
 };
 
 /// Database identity of a user.
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, PartialOrd, Ord)]
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, PartialOrd, Ord, Serialize, Deserialize)]
+#[serde(transparent)]
 pub struct UserId(pub i64);
 
 /// A public handle, unique without regard to case.
@@ -137,7 +139,7 @@ impl Bio {
     /// When the text is longer than the maximum.
     pub fn parse_optional(value: impl Into<String>) -> Result<Option<Self>, InvalidValue> {
         let value = value.into();
-        if value.trim().is_empty() {
+        if is_invisible(&value) {
             return Ok(None);
         }
         check_length(&value, 1, BIO_MAX)?;
