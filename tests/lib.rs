@@ -13,6 +13,7 @@
 
 use std::sync::{Arc, Once};
 
+use conduit_application::jobs::JobUseCases;
 use conduit_infrastructure::testing::TestDatabase;
 use conduit_server::config::{LogFormat, Settings};
 use conduit_server::startup::Application;
@@ -25,6 +26,7 @@ pub struct TestApp {
     pub address: String,
     pub client: reqwest::Client,
     handle: actix_web::dev::ServerHandle,
+    jobs: Arc<dyn JobUseCases>,
     db: Arc<TestDatabase>,
     _data: tempfile::TempDir,
 }
@@ -81,7 +83,7 @@ impl TestApp {
         let data = tempfile::tempdir().expect("creating a data directory");
         let mut settings = Settings::defaults();
         settings.bind = "127.0.0.1:0".parse().expect("a valid address");
-        settings.database_url = db.url().to_owned();
+        settings.database_url = db.url().into();
         settings.data_dir = data.path().to_owned();
         settings.jwt_secret = None;
         settings.workers = 2;
@@ -92,12 +94,17 @@ impl TestApp {
         settings.rate_login_per_ip = 0;
         settings.rate_login_per_account = 0;
         settings.rate_register_per_ip = 0;
+        // Instances in one process need names of their own.
+        settings.instance = Some(format!("test-{}", uuid::Uuid::new_v4().simple()));
+        // Tests stop servers at once; nothing waits for a grace.
+        settings.shutdown_grace = std::time::Duration::from_secs(2);
         configure(&mut settings);
         let app = Application::build(&settings)
             .await
             .expect("starting the server");
         let address = format!("http://127.0.0.1:{}", app.port());
         let handle = app.handle();
+        let jobs = app.jobs();
         tokio::spawn(app.run_until_stopped());
         Self {
             address,
@@ -106,9 +113,15 @@ impl TestApp {
                 .build()
                 .expect("building the HTTP client"),
             handle,
+            jobs,
             db,
             _data: data,
         }
+    }
+
+    /// The job queue of this instance, as operators see it.
+    pub fn jobs(&self) -> &dyn JobUseCases {
+        &*self.jobs
     }
 
     /// The server's database, for what the API cannot do.

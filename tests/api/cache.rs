@@ -294,6 +294,40 @@ async fn comments_profiles_and_tags_show_their_writes() {
 }
 
 #[tokio::test]
+async fn following_shows_at_once_on_the_comments_of_whom_you_follow() {
+    let app = app().await;
+    let jake = app.register("jake").await;
+    let anna = app.register("anna").await;
+    app.create_article(&jake, "Talk", &[]).await;
+    let comments = "/api/articles/talk/comments";
+    app.post(
+        comments,
+        Some(&anna.token),
+        &json!({"comment": {"body": "hello"}}),
+    )
+    .await;
+    let following = |body: &Value| body["comments"][0]["author"]["following"].clone();
+    // jake's view of anna's comment, cached.
+    assert_eq!(following(&warm(&app, comments, Some(&jake)).await), false);
+
+    app.post("/api/profiles/anna/follow", Some(&jake.token), &json!({}))
+        .await;
+    assert_eq!(
+        following(&app.get(comments, Some(&jake.token)).await.body),
+        true,
+        "right after the follow"
+    );
+    warm(&app, comments, Some(&jake)).await;
+    app.delete("/api/profiles/anna/follow", Some(&jake.token))
+        .await;
+    assert_eq!(
+        following(&app.get(comments, Some(&jake.token)).await.body),
+        false,
+        "right after the unfollow"
+    );
+}
+
+#[tokio::test]
 async fn a_new_users_token_works_at_once() {
     let app = app().await;
     // Warm whatever the first authentication caches.
@@ -385,9 +419,9 @@ async fn instances_sharing_a_postgres_database_see_each_others_writes() {
         return;
     }
     let secret = "a-secret-shared-by-every-instance-0123456789";
-    let first = TestApp::spawn_with(|settings| settings.jwt_secret = Some(secret.to_owned())).await;
+    let first = TestApp::spawn_with(|settings| settings.jwt_secret = Some(secret.into())).await;
     let second = first
-        .spawn_beside(|settings| settings.jwt_secret = Some(secret.to_owned()))
+        .spawn_beside(|settings| settings.jwt_secret = Some(secret.into()))
         .await;
     let jake = first.register("jake").await;
     first.create_article(&jake, "One", &[]).await;

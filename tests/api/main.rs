@@ -11,6 +11,7 @@ mod cache;
 mod comments;
 mod cors;
 mod docs;
+mod jobs;
 mod operations;
 mod profiles;
 mod security;

@@ -7,7 +7,7 @@ use serde_json::json;
 const SECRET: &str = "a-test-secret-that-is-long-enough-0123456789";
 
 async fn app_with_known_secret() -> TestApp {
-    TestApp::spawn_with(|settings| settings.jwt_secret = Some(SECRET.to_owned())).await
+    TestApp::spawn_with(|settings| settings.jwt_secret = Some(SECRET.into())).await
 }
 
 fn forge(header: &Header, claims: &serde_json::Value, secret: &str) -> String {

@@ -243,7 +243,7 @@ async fn tokens_survive_a_restart_with_the_same_data_directory() {
     let db = conduit_infrastructure::testing::TestDatabase::new();
     let configure = |settings: &mut conduit_server::config::Settings| {
         settings.data_dir = data.path().to_owned();
-        settings.database_url = db.url().to_owned();
+        settings.database_url = db.url().into();
     };
     let token = {
         let first = TestApp::spawn_with(configure).await;

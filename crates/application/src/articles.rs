@@ -11,11 +11,12 @@ use std::sync::Arc;
 use async_trait::async_trait;
 use conduit_domain::{Body, Description, Paging, Slug, TagList, Title, UserId};
 
-use crate::cache::{CacheKey, CacheScope};
+use crate::cache::CacheKey;
 use crate::error::{AppError, Cause, FieldErrors};
+use crate::events::DomainEvent;
+use crate::personalize::followed_authors;
 use crate::ports::{ArticleChanges, ArticleFilter, Database, NewArticle, UnitOfWork};
 use crate::storage::Storage;
-use crate::users::now;
 use crate::views::{ArticleRecord, ArticleRef, ArticleSummary, ArticleView, Page};
 
 /// How often a write is tried again when a concurrent write took its slug.
@@ -111,10 +112,7 @@ impl<D: Database> ArticleService<D> {
         let mut attempt = 0;
         loop {
             let mut this_try = work.clone();
-            let result = self
-                .storage
-                .write(&[CacheScope::Content], move |uow| this_try(uow, attempt))
-                .await;
+            let result = self.storage.write(move |uow| this_try(uow, attempt)).await;
             match result {
                 Err(AppError::Conflict("slug")) if attempt + 1 < SLUG_ATTEMPTS => {
                     tracing::debug!(attempt, "slug taken concurrently, retrying");
@@ -150,23 +148,18 @@ fn personalize<A: Personalize>(
     viewer: Option<UserId>,
     articles: Vec<A>,
 ) -> Result<Vec<ArticleView<A>>, AppError> {
-    let (favorited, following) = match viewer {
+    let favorited = match viewer {
         Some(viewer) if !articles.is_empty() => {
             let ids: Vec<_> = articles.iter().map(|a| a.summary().id).collect();
-            let mut authors: Vec<_> = articles.iter().map(|a| a.summary().author.id).collect();
-            authors.sort_unstable();
-            authors.dedup();
-            authors.retain(|author| *author != viewer);
-            let favorited = uow.articles().favorited_among(viewer, &ids)?;
-            let following = if authors.is_empty() {
-                Default::default()
-            } else {
-                uow.follows().following_among(viewer, &authors)?
-            };
-            (favorited, following)
+            uow.articles().favorited_among(viewer, &ids)?
         }
         _ => Default::default(),
     };
+    let following = followed_authors(
+        uow,
+        viewer,
+        articles.iter().map(|article| article.summary().author.id),
+    )?;
     Ok(articles
         .into_iter()
         .map(|article| {
@@ -337,7 +330,7 @@ impl<D: Database> ArticleUseCases for ArticleService<D> {
             description: description.into_inner(),
             body: body.into_inner(),
             author_id: author,
-            now: now(),
+            now: self.storage.now(),
         };
         let record = self
             .write_with_slug_retry(move |uow, attempt| {
@@ -348,6 +341,11 @@ impl<D: Database> ArticleUseCases for ArticleService<D> {
                 };
                 let id = uow.articles().insert(&article)?;
                 uow.tags().replace_for_article(id, &tags)?;
+                uow.record(DomainEvent::ArticlePublished {
+                    article: id,
+                    author,
+                    slug: slug.as_str().to_owned(),
+                });
                 load_record(uow, &slug)
             })
             .await?;
@@ -397,7 +395,7 @@ impl<D: Database> ArticleUseCases for ArticleService<D> {
             description: description.map(Description::into_inner),
             body: body.map(Body::into_inner),
         };
-        let now = now();
+        let now = self.storage.now();
         self.write_with_slug_retry(move |uow, attempt| {
             let article = find_own_article(uow, editor, &current_slug)?;
             let stored_slug = Slug::from_path(article.slug.clone());
@@ -413,6 +411,12 @@ impl<D: Database> ArticleUseCases for ArticleService<D> {
             if let Some(tags) = &tags {
                 uow.tags().replace_for_article(article.id, tags)?;
             }
+            uow.record(DomainEvent::ArticleUpdated {
+                article: article.id,
+                author: editor,
+                slug: slug.as_str().to_owned(),
+                previous_slug: changes.slug.is_some().then(|| article.slug.clone()),
+            });
             let record = load_record(uow, &slug)?;
             personalize_one(uow, Some(editor), record)
         })
@@ -422,11 +426,16 @@ impl<D: Database> ArticleUseCases for ArticleService<D> {
     #[tracing::instrument(skip(self))]
     async fn delete(&self, editor: UserId, slug: String) -> Result<(), AppError> {
         let slug = request_slug(slug)?;
-        // Its comments go with it.
         self.storage
-            .write(&[CacheScope::Content, CacheScope::Comments], move |uow| {
+            .write(move |uow| {
                 let article = find_own_article(uow, editor, &slug)?;
-                Ok(uow.articles().delete(article.id)?)
+                uow.articles().delete(article.id)?;
+                uow.record(DomainEvent::ArticleDeleted {
+                    article: article.id,
+                    author: editor,
+                    slug: article.slug,
+                });
+                Ok(())
             })
             .await
     }
@@ -437,11 +446,16 @@ impl<D: Database> ArticleUseCases for ArticleService<D> {
         slug: String,
     ) -> Result<ArticleView<ArticleRecord>, AppError> {
         let slug = request_slug(slug)?;
-        let now = now();
+        let now = self.storage.now();
         self.storage
-            .write(&[CacheScope::Content], move |uow| {
+            .write(move |uow| {
                 let article = find_article_ref(uow, &slug)?;
-                uow.articles().favorite(user, article.id, now)?;
+                if uow.articles().favorite(user, article.id, now)? {
+                    uow.record(DomainEvent::ArticleFavorited {
+                        article: article.id,
+                        user,
+                    });
+                }
                 let record = load_record(uow, &slug)?;
                 personalize_one(uow, Some(user), record)
             })
@@ -455,9 +469,14 @@ impl<D: Database> ArticleUseCases for ArticleService<D> {
     ) -> Result<ArticleView<ArticleRecord>, AppError> {
         let slug = request_slug(slug)?;
         self.storage
-            .write(&[CacheScope::Content], move |uow| {
+            .write(move |uow| {
                 let article = find_article_ref(uow, &slug)?;
-                uow.articles().unfavorite(user, article.id)?;
+                if uow.articles().unfavorite(user, article.id)? {
+                    uow.record(DomainEvent::ArticleUnfavorited {
+                        article: article.id,
+                        user,
+                    });
+                }
                 let record = load_record(uow, &slug)?;
                 personalize_one(uow, Some(user), record)
             })
@@ -559,7 +578,7 @@ mod tests {
 
     #[tokio::test]
     async fn create_uses_the_plain_slug_when_it_is_free() {
-        let db = FakeDb::with(|repos| {
+        let db = FakeDb::new().writing(|repos| {
             repos
                 .articles
                 .expect_slug_exists()
@@ -585,11 +604,42 @@ mod tests {
         assert!(!created.author.following);
         assert_eq!(created.author.username, "user1");
         assert_eq!(db.writes(), 1);
+        assert_eq!(
+            db.events(),
+            [DomainEvent::ArticlePublished {
+                article: ArticleId(10),
+                author: AUTHOR,
+                slug: "how-to-train-your-dragon".to_owned(),
+            }]
+        );
+    }
+
+    #[tokio::test]
+    async fn a_create_that_fails_after_recording_its_event_leaves_no_event() {
+        let db = FakeDb::new().writing(|repos| {
+            repos.articles.expect_slug_exists().returning(|_| Ok(false));
+            repos
+                .articles
+                .expect_insert()
+                .returning(|_| Ok(ArticleId(10)));
+            repos
+                .tags
+                .expect_replace_for_article()
+                .returning(|_, _| Ok(()));
+            repos
+                .articles
+                .expect_find_by_slug()
+                .returning(|_| Err(RepoError::Busy));
+        });
+        let (db, service) = service(db);
+        let error = service.create(AUTHOR, input()).await.unwrap_err();
+        assert!(matches!(error, AppError::Busy), "{error:?}");
+        assert_eq!(db.events(), []);
     }
 
     #[tokio::test]
     async fn create_suffixes_the_slug_when_the_plain_one_is_taken() {
-        let db = FakeDb::with(|repos| {
+        let db = FakeDb::new().writing(|repos| {
             repos
                 .articles
                 .expect_slug_exists()
@@ -614,7 +664,7 @@ mod tests {
 
     #[tokio::test]
     async fn create_retries_with_a_new_slug_when_a_concurrent_create_took_it() {
-        let db = FakeDb::with(|repos| {
+        let db = FakeDb::new().writing(|repos| {
             // Checked once: the retry suffixes without asking again.
             repos
                 .articles
@@ -637,6 +687,7 @@ mod tests {
         });
         let (db, service) = service(db);
         let created = service.create(AUTHOR, input()).await.unwrap();
+        assert_eq!(db.events().len(), 1, "the failed try's event went with it");
         assert!(is_suffixed(
             &created.article.summary.slug,
             "how-to-train-your-dragon"
@@ -646,7 +697,7 @@ mod tests {
 
     #[tokio::test]
     async fn create_gives_up_when_every_attempt_loses_the_slug() {
-        let db = FakeDb::with(|repos| {
+        let db = FakeDb::new().writing(|repos| {
             repos.articles.expect_slug_exists().returning(|_| Ok(false));
             repos
                 .articles
@@ -664,7 +715,7 @@ mod tests {
 
     #[tokio::test]
     async fn create_does_not_retry_other_conflicts() {
-        let db = FakeDb::with(|repos| {
+        let db = FakeDb::new().writing(|repos| {
             repos.articles.expect_slug_exists().returning(|_| Ok(false));
             repos
                 .articles
@@ -702,7 +753,7 @@ mod tests {
 
     #[tokio::test]
     async fn create_writes_the_tags_of_the_new_article() {
-        let db = FakeDb::with(|repos| {
+        let db = FakeDb::new().writing(|repos| {
             repos.articles.expect_slug_exists().returning(|_| Ok(false));
             repos
                 .articles
@@ -739,7 +790,7 @@ mod tests {
 
     #[tokio::test]
     async fn update_by_someone_else_is_forbidden_and_changes_nothing() {
-        let db = FakeDb::with(|repos| {
+        let db = FakeDb::new().writing(|repos| {
             repos
                 .articles
                 .expect_find_ref()
@@ -747,17 +798,18 @@ mod tests {
             repos.articles.expect_update().never();
             repos.tags.expect_replace_for_article().never();
         });
-        let (_, service) = service(db);
+        let (db, service) = service(db);
         let error = service
             .update(READER, "dragons".to_owned(), title_update("Mine now"))
             .await
             .unwrap_err();
         assert!(matches!(error, AppError::Forbidden("article")), "{error:?}");
+        assert_eq!(db.events(), [], "a refused write records nothing");
     }
 
     #[tokio::test]
     async fn update_of_an_unknown_slug_is_not_found() {
-        let db = FakeDb::with(|repos| {
+        let db = FakeDb::new().writing(|repos| {
             repos.articles.expect_find_ref().returning(|_| Ok(None));
             repos.articles.expect_update().never();
         });
@@ -771,7 +823,7 @@ mod tests {
 
     #[tokio::test]
     async fn update_with_a_new_title_moves_the_slug() {
-        let db = FakeDb::with(|repos| {
+        let db = FakeDb::new().writing(|repos| {
             repos
                 .articles
                 .expect_find_ref()
@@ -809,7 +861,7 @@ mod tests {
             // The editor is the only author: nobody to follow.
             repos.follows.expect_following_among().never();
         });
-        let (_, service) = service(db);
+        let (db, service) = service(db);
         let updated = service
             .update(
                 AUTHOR,
@@ -819,11 +871,20 @@ mod tests {
             .await
             .unwrap();
         assert_eq!(updated.article.summary.slug, "brand-new-title");
+        assert_eq!(
+            db.events(),
+            [DomainEvent::ArticleUpdated {
+                article: ArticleId(10),
+                author: AUTHOR,
+                slug: "brand-new-title".to_owned(),
+                previous_slug: Some("old-title".to_owned()),
+            }]
+        );
     }
 
     #[tokio::test]
     async fn update_to_a_title_with_a_taken_slug_suffixes_it() {
-        let db = FakeDb::with(|repos| {
+        let db = FakeDb::new().writing(|repos| {
             repos
                 .articles
                 .expect_find_ref()
@@ -860,7 +921,7 @@ mod tests {
     #[tokio::test]
     async fn update_with_a_title_of_the_same_base_keeps_a_suffixed_slug() {
         for title in ["Dragons", "dragons!", "  DRAGONS  "] {
-            let db = FakeDb::with(|repos| {
+            let db = FakeDb::new().writing(|repos| {
                 repos
                     .articles
                     .expect_find_ref()
@@ -893,7 +954,7 @@ mod tests {
 
     #[tokio::test]
     async fn update_of_other_fields_keeps_the_slug_and_replaces_the_tags() {
-        let db = FakeDb::with(|repos| {
+        let db = FakeDb::new().writing(|repos| {
             repos
                 .articles
                 .expect_find_ref()
@@ -977,10 +1038,10 @@ mod tests {
 
     #[tokio::test]
     async fn update_stamps_a_time_not_earlier_than_the_creation() {
-        let created_at = crate::users::now();
+        let created_at = Utc::now();
         let stamped: Arc<Mutex<Option<DateTime<Utc>>>> = Arc::default();
         let seen = Arc::clone(&stamped);
-        let db = FakeDb::with(move |repos| {
+        let db = FakeDb::new().writing(move |repos| {
             repos
                 .articles
                 .expect_find_ref()
@@ -1024,7 +1085,7 @@ mod tests {
 
     #[tokio::test]
     async fn delete_by_someone_else_is_forbidden() {
-        let db = FakeDb::with(|repos| {
+        let db = FakeDb::new().writing(|repos| {
             repos
                 .articles
                 .expect_find_ref()
@@ -1041,7 +1102,7 @@ mod tests {
 
     #[tokio::test]
     async fn delete_by_the_author_deletes_the_article() {
-        let db = FakeDb::with(|repos| {
+        let db = FakeDb::new().writing(|repos| {
             repos
                 .articles
                 .expect_find_ref()
@@ -1057,11 +1118,19 @@ mod tests {
         let (db, service) = service(db);
         service.delete(AUTHOR, "dragons".to_owned()).await.unwrap();
         assert_eq!(db.writes(), 1);
+        assert_eq!(
+            db.events(),
+            [DomainEvent::ArticleDeleted {
+                article: ArticleId(10),
+                author: AUTHOR,
+                slug: "dragons".to_owned(),
+            }]
+        );
     }
 
     #[tokio::test]
     async fn delete_of_an_unknown_slug_is_not_found() {
-        let db = FakeDb::with(|repos| {
+        let db = FakeDb::new().writing(|repos| {
             repos.articles.expect_find_ref().returning(|_| Ok(None));
             repos.articles.expect_delete().never();
         });
@@ -1108,16 +1177,16 @@ mod tests {
 
     #[tokio::test]
     async fn favorite_records_the_favorite_and_reports_it() {
-        let db = FakeDb::with(|repos| {
+        let db = FakeDb::new().writing(|repos| {
             favorite_repos(repos, true);
             repos
                 .articles
                 .expect_favorite()
                 .with(eq(READER), eq(ArticleId(10)), always())
                 .times(1)
-                .returning(|_, _, _| Ok(()));
+                .returning(|_, _, _| Ok(true));
         });
-        let (_, service) = service(db);
+        let (db, service) = service(db);
         let view = service
             .favorite(READER, "dragons".to_owned())
             .await
@@ -1125,31 +1194,64 @@ mod tests {
         assert!(view.favorited);
         assert_eq!(view.article.summary.favorites_count, 1);
         assert!(view.author.following);
+        assert_eq!(
+            db.events(),
+            [DomainEvent::ArticleFavorited {
+                article: ArticleId(10),
+                user: READER
+            }]
+        );
+    }
+
+    #[tokio::test]
+    async fn favoriting_again_changes_nothing_and_records_nothing() {
+        let db = FakeDb::new().writing(|repos| {
+            favorite_repos(repos, true);
+            repos
+                .articles
+                .expect_favorite()
+                .times(1)
+                .returning(|_, _, _| Ok(false));
+        });
+        let (db, service) = service(db);
+        let view = service
+            .favorite(READER, "dragons".to_owned())
+            .await
+            .unwrap();
+        assert!(view.favorited);
+        assert_eq!(db.events(), []);
     }
 
     #[tokio::test]
     async fn unfavorite_removes_the_favorite_and_reports_it() {
-        let db = FakeDb::with(|repos| {
+        let db = FakeDb::new().writing(|repos| {
             favorite_repos(repos, false);
             repos
                 .articles
                 .expect_unfavorite()
                 .with(eq(READER), eq(ArticleId(10)))
                 .times(1)
-                .returning(|_, _| Ok(()));
+                .returning(|_, _| Ok(true));
         });
-        let (_, service) = service(db);
+        let (db, service) = service(db);
         let view = service
             .unfavorite(READER, "dragons".to_owned())
             .await
             .unwrap();
         assert!(!view.favorited);
         assert_eq!(view.article.summary.favorites_count, 0);
+        assert_eq!(
+            db.events(),
+            [DomainEvent::ArticleUnfavorited {
+                article: ArticleId(10),
+                user: READER
+            }]
+        );
     }
 
     #[tokio::test]
     async fn favorite_of_an_unknown_slug_is_not_found() {
-        let db = FakeDb::with(|repos| {
+        let db = FakeDb::new().writing(|repos| {
             repos.articles.expect_find_ref().returning(|_| Ok(None));
             repos.articles.expect_favorite().never();
         });
@@ -1177,7 +1279,7 @@ mod tests {
 
     #[tokio::test]
     async fn list_for_an_anonymous_viewer_asks_nothing_about_the_viewer() {
-        let db = FakeDb::with(|repos| {
+        let db = FakeDb::new().reading(|repos| {
             repos
                 .articles
                 .expect_list()
@@ -1209,7 +1311,7 @@ mod tests {
             ..ArticleFilter::default()
         };
         let paging = Paging::new(Some(3), Some(6)).unwrap();
-        let db = FakeDb::with(move |repos| {
+        let db = FakeDb::new().reading(move |repos| {
             repos
                 .articles
                 .expect_list()
@@ -1253,7 +1355,7 @@ mod tests {
 
     #[tokio::test]
     async fn list_by_the_viewer_alone_asks_nothing_about_following() {
-        let db = FakeDb::with(|repos| {
+        let db = FakeDb::new().reading(|repos| {
             repos.articles.expect_list().returning(|_, _| {
                 Ok(Page {
                     items: vec![summary(10, "a", READER), summary(11, "b", READER)],
@@ -1277,7 +1379,7 @@ mod tests {
 
     #[tokio::test]
     async fn an_empty_list_asks_nothing_about_the_viewer() {
-        let db = FakeDb::with(|repos| {
+        let db = FakeDb::new().reading(|repos| {
             repos.articles.expect_list().returning(|_, _| {
                 Ok(Page {
                     items: Vec::new(),
@@ -1298,7 +1400,7 @@ mod tests {
     #[tokio::test]
     async fn feed_lists_for_the_reader_and_personalizes_for_them() {
         let paging = Paging::new(Some(5), None).unwrap();
-        let db = FakeDb::with(move |repos| {
+        let db = FakeDb::new().reading(move |repos| {
             repos
                 .articles
                 .expect_feed()
@@ -1327,7 +1429,7 @@ mod tests {
 
     #[tokio::test]
     async fn get_of_an_unknown_slug_is_not_found() {
-        let db = FakeDb::with(|repos| {
+        let db = FakeDb::new().reading(|repos| {
             repos.articles.expect_find_by_slug().returning(|_| Ok(None));
         });
         let (_, service) = service(db);

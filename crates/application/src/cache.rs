@@ -12,6 +12,7 @@ use std::sync::Arc;
 
 use conduit_domain::{Paging, UserId};
 
+use crate::events::{DomainEvent, EventSubscriber, StoredEvent};
 use crate::ports::ArticleFilter;
 use crate::views::{ArticleRecord, ArticleSummary, ArticleView, CommentView, Page, Profile};
 
@@ -28,6 +29,62 @@ pub enum CacheScope {
 
 impl CacheScope {
     pub const ALL: [Self; 3] = [Self::Content, Self::Comments, Self::Users];
+
+    /// The scope's position in [`Self::ALL`].
+    pub const fn index(self) -> usize {
+        self as usize
+    }
+
+    /// The scopes whose read models `event` makes stale. Exhaustive on
+    /// purpose: a new kind of event must say what it invalidates.
+    pub fn stale_after(event: &DomainEvent) -> &'static [Self] {
+        match event {
+            // Existence is cached, absence never: a new user changes nothing.
+            DomainEvent::UserRegistered { .. } => &[],
+            // Names, bios and images are shown with articles, comments and profiles.
+            DomainEvent::UserUpdated { profile, .. } => {
+                if *profile {
+                    &[Self::Content, Self::Comments]
+                } else {
+                    &[]
+                }
+            }
+            // `following` appears on profiles, article authors and comment authors.
+            DomainEvent::Followed { .. } | DomainEvent::Unfollowed { .. } => {
+                &[Self::Content, Self::Comments]
+            }
+            DomainEvent::ArticlePublished { .. }
+            | DomainEvent::ArticleFavorited { .. }
+            | DomainEvent::ArticleUnfavorited { .. } => &[Self::Content],
+            // Comment lists are found by the article's slug, which may move or go.
+            DomainEvent::ArticleUpdated { previous_slug, .. } => {
+                if previous_slug.is_some() {
+                    &[Self::Content, Self::Comments]
+                } else {
+                    &[Self::Content]
+                }
+            }
+            DomainEvent::ArticleDeleted { .. } => &[Self::Content, Self::Comments],
+            DomainEvent::CommentPosted { .. } | DomainEvent::CommentDeleted { .. } => {
+                &[Self::Comments]
+            }
+        }
+    }
+}
+
+/// Makes stale what `events` changed, each scope once.
+pub fn invalidate_for(cache: &dyn ReadCache, events: &[DomainEvent]) {
+    let mut stale = [false; CacheScope::ALL.len()];
+    for event in events {
+        for scope in CacheScope::stale_after(event) {
+            stale[scope.index()] = true;
+        }
+    }
+    for (scope, stale) in CacheScope::ALL.into_iter().zip(stale) {
+        if stale {
+            cache.invalidate(scope);
+        }
+    }
 }
 
 /// What is cached, and for whom.
@@ -90,8 +147,13 @@ pub trait ReadCache: Send + Sync {
     fn get(&self, key: &CacheKey) -> Option<CachedValue>;
     /// Stores `value`, computed from data read at `generation`.
     fn put(&self, key: CacheKey, generation: u64, value: CachedValue);
-    /// Makes every value of `scope` stale. Called after the write commits.
+    /// Makes every value of `scope` stale. Called after a write that
+    /// affects it has committed, here or on another instance.
     fn invalidate(&self, scope: CacheScope);
+    /// Stops (`false`) or resumes serving cached values. While other
+    /// instances' writes could go unseen, nothing cached may be served; on
+    /// resuming, everything cached before is stale.
+    fn set_trusted(&self, trusted: bool);
 }
 
 /// No cache at all: every read goes to the database.
@@ -107,6 +169,45 @@ impl ReadCache for NoCache {
     }
     fn put(&self, _: CacheKey, _: u64, _: CachedValue) {}
     fn invalidate(&self, _: CacheScope) {}
+    fn set_trusted(&self, _: bool) {}
+}
+
+/// Keeps this instance's cache in step with the writes of the others: their
+/// events make stale what they changed (this instance's own writes did so
+/// as they committed), and while the feed of events is interrupted the
+/// cache serves nothing.
+pub struct CacheSync {
+    cache: std::sync::Arc<dyn ReadCache>,
+    origin: String,
+}
+
+impl CacheSync {
+    /// `origin` is this instance's name, as its events record it.
+    pub fn new(cache: std::sync::Arc<dyn ReadCache>, origin: impl Into<String>) -> Self {
+        Self {
+            cache,
+            origin: origin.into(),
+        }
+    }
+}
+
+impl EventSubscriber for CacheSync {
+    fn deliver(&self, events: &[StoredEvent]) {
+        let remote: Vec<DomainEvent> = events
+            .iter()
+            .filter(|stored| stored.origin != self.origin)
+            .map(|stored| stored.event.clone())
+            .collect();
+        invalidate_for(&*self.cache, &remote);
+    }
+
+    fn interrupted(&self) {
+        self.cache.set_trusted(false);
+    }
+
+    fn caught_up(&self) {
+        self.cache.set_trusted(true);
+    }
 }
 
 /// A read model that has a `CachedValue` variant.
@@ -163,4 +264,74 @@ where
     let value = Arc::new(load().await?);
     cache.put(key, generation, T::wrap(Arc::clone(&value)));
     Ok(value)
+}
+
+#[cfg(test)]
+mod tests {
+    use chrono::Utc;
+    use conduit_domain::{ArticleId, UserId};
+    use mockall::predicate::eq;
+
+    use super::*;
+    use crate::events::EventId;
+
+    fn stored(origin: &str, event: DomainEvent) -> StoredEvent {
+        StoredEvent {
+            id: EventId(1),
+            event,
+            origin: origin.to_owned(),
+            recorded_at: Utc::now(),
+        }
+    }
+
+    #[test]
+    fn other_instances_events_invalidate_and_this_ones_do_not_again() {
+        let mut cache = MockReadCache::new();
+        cache
+            .expect_invalidate()
+            .with(eq(CacheScope::Content))
+            .times(1)
+            .return_const(());
+        let sync = CacheSync::new(std::sync::Arc::new(cache), "here");
+        let favorited = DomainEvent::ArticleFavorited {
+            article: ArticleId(1),
+            user: UserId(2),
+        };
+        sync.deliver(&[
+            stored("here", favorited.clone()),
+            stored("there", favorited),
+        ]);
+    }
+
+    #[test]
+    fn an_interrupted_feed_suspends_the_cache_until_it_has_caught_up() {
+        let mut cache = MockReadCache::new();
+        let mut sequence = mockall::Sequence::new();
+        cache
+            .expect_set_trusted()
+            .with(eq(false))
+            .times(1)
+            .in_sequence(&mut sequence)
+            .return_const(());
+        cache
+            .expect_set_trusted()
+            .with(eq(true))
+            .times(1)
+            .in_sequence(&mut sequence)
+            .return_const(());
+        let sync = CacheSync::new(std::sync::Arc::new(cache), "here");
+        sync.interrupted();
+        sync.caught_up();
+    }
+
+    #[test]
+    fn following_makes_comment_lists_stale_too() {
+        // The comment lists show `author.following`.
+        let scopes = CacheScope::stale_after(&DomainEvent::Followed {
+            follower: UserId(1),
+            followee: UserId(2),
+        });
+        assert!(scopes.contains(&CacheScope::Comments), "{scopes:?}");
+        assert!(scopes.contains(&CacheScope::Content), "{scopes:?}");
+    }
 }

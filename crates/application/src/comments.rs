@@ -6,11 +6,12 @@ use async_trait::async_trait;
 use conduit_domain::{CommentBody, CommentId, UserId};
 
 use crate::articles::{find_article_ref, request_slug};
-use crate::cache::{CacheKey, CacheScope};
+use crate::cache::CacheKey;
 use crate::error::{AppError, FieldErrors};
+use crate::events::DomainEvent;
+use crate::personalize::followed_authors;
 use crate::ports::{Database, NewComment, UnitOfWork};
 use crate::storage::Storage;
-use crate::users::now;
 use crate::views::{CommentRecord, CommentView};
 
 /// The comment use cases, as the HTTP layer sees them.
@@ -51,31 +52,12 @@ fn personalize(
     viewer: Option<UserId>,
     comments: Vec<CommentRecord>,
 ) -> Result<Vec<CommentView>, AppError> {
-    let following = match viewer {
-        Some(viewer) if !comments.is_empty() => {
-            let mut authors: Vec<_> = comments.iter().map(|c| c.author.id).collect();
-            authors.sort_unstable();
-            authors.dedup();
-            authors.retain(|author| *author != viewer);
-            if authors.is_empty() {
-                Default::default()
-            } else {
-                uow.follows().following_among(viewer, &authors)?
-            }
-        }
-        _ => Default::default(),
-    };
+    let following = followed_authors(uow, viewer, comments.iter().map(|c| c.author.id))?;
     Ok(comments
         .into_iter()
         .map(|comment| {
             let following = following.contains(&comment.author.id);
-            CommentView {
-                id: comment.id,
-                body: comment.body,
-                created_at: comment.created_at,
-                updated_at: comment.updated_at,
-                author: comment.author.viewed(following),
-            }
+            comment.viewed(following)
         })
         .collect())
 }
@@ -92,28 +74,28 @@ impl<D: Database> CommentUseCases for CommentService<D> {
         let body = CommentBody::parse(body)
             .map_err(|error| AppError::Validation(FieldErrors::single("body", error.message)))?;
         let slug = request_slug(slug)?;
-        let now = now();
+        let now = self.storage.now();
         let body = body.into_inner();
         let record = self
             .storage
-            .write(&[CacheScope::Comments], move |uow| {
+            .write(move |uow| {
                 let article = find_article_ref(uow, &slug)?;
-                Ok(uow.comments().insert(&NewComment {
+                let comment = uow.comments().insert(&NewComment {
                     article_id: article.id,
                     author_id: author,
                     body: body.clone(),
                     now,
-                })?)
+                })?;
+                uow.record(DomainEvent::CommentPosted {
+                    comment: comment.id,
+                    article: article.id,
+                    author,
+                });
+                Ok(comment)
             })
             .await?;
-        let author = record.author.clone().viewed(false);
-        Ok(CommentView {
-            id: record.id,
-            body: record.body,
-            created_at: record.created_at,
-            updated_at: record.updated_at,
-            author,
-        })
+        // Nobody follows themselves.
+        Ok(record.viewed(false))
     }
 
     async fn list(
@@ -140,7 +122,7 @@ impl<D: Database> CommentUseCases for CommentService<D> {
         let slug = request_slug(slug)?;
         let id = CommentId(id);
         self.storage
-            .write(&[CacheScope::Comments], move |uow| {
+            .write(move |uow| {
                 let article = find_article_ref(uow, &slug)?;
                 let comment = uow
                     .comments()
@@ -150,7 +132,13 @@ impl<D: Database> CommentUseCases for CommentService<D> {
                 if comment.author_id != user {
                     return Err(AppError::Forbidden("comment"));
                 }
-                Ok(uow.comments().delete(comment.id)?)
+                uow.comments().delete(comment.id)?;
+                uow.record(DomainEvent::CommentDeleted {
+                    comment: comment.id,
+                    article: article.id,
+                    author: user,
+                });
+                Ok(())
             })
             .await
     }
@@ -202,7 +190,7 @@ mod tests {
 
     #[tokio::test]
     async fn add_stores_the_comment_on_the_article() {
-        let db = FakeDb::with(|repos| {
+        let db = FakeDb::new().writing(|repos| {
             with_dragons(repos);
             repos
                 .comments
@@ -233,11 +221,19 @@ mod tests {
         assert_eq!(view.author.username, "user2");
         assert!(!view.author.following);
         assert_eq!(db.writes(), 1);
+        assert_eq!(
+            db.events(),
+            [DomainEvent::CommentPosted {
+                comment: CommentId(5),
+                article: ArticleId(10),
+                author: COMMENTER,
+            }]
+        );
     }
 
     #[tokio::test]
     async fn add_to_an_unknown_article_is_not_found() {
-        let db = FakeDb::with(|repos| {
+        let db = FakeDb::new().writing(|repos| {
             with_dragons(repos);
             repos.comments.expect_insert().never();
         });
@@ -273,7 +269,7 @@ mod tests {
 
     #[tokio::test]
     async fn delete_by_someone_else_is_forbidden() {
-        let db = FakeDb::with(|repos| {
+        let db = FakeDb::new().writing(|repos| {
             with_dragons(repos);
             repos.comments.expect_find_ref().returning(|id| {
                 Ok(Some(CommentRef {
@@ -297,7 +293,7 @@ mod tests {
 
     #[tokio::test]
     async fn delete_of_a_comment_on_another_article_is_not_found() {
-        let db = FakeDb::with(|repos| {
+        let db = FakeDb::new().writing(|repos| {
             with_dragons(repos);
             repos
                 .comments
@@ -322,7 +318,7 @@ mod tests {
 
     #[tokio::test]
     async fn delete_of_an_unknown_comment_is_not_found() {
-        let db = FakeDb::with(|repos| {
+        let db = FakeDb::new().writing(|repos| {
             with_dragons(repos);
             repos.comments.expect_find_ref().returning(|_| Ok(None));
             repos.comments.expect_delete().never();
@@ -337,7 +333,7 @@ mod tests {
 
     #[tokio::test]
     async fn delete_on_an_unknown_article_is_not_found() {
-        let db = FakeDb::with(|repos| {
+        let db = FakeDb::new().writing(|repos| {
             with_dragons(repos);
             repos.comments.expect_find_ref().never();
             repos.comments.expect_delete().never();
@@ -352,7 +348,7 @@ mod tests {
 
     #[tokio::test]
     async fn delete_by_the_author_deletes_the_comment() {
-        let db = FakeDb::with(|repos| {
+        let db = FakeDb::new().writing(|repos| {
             with_dragons(repos);
             repos.comments.expect_find_ref().returning(|id| {
                 Ok(Some(CommentRef {
@@ -374,6 +370,14 @@ mod tests {
             .await
             .unwrap();
         assert_eq!(db.writes(), 1);
+        assert_eq!(
+            db.events(),
+            [DomainEvent::CommentDeleted {
+                comment: CommentId(5),
+                article: ArticleId(10),
+                author: COMMENTER,
+            }]
+        );
     }
 
     /// Comments by the article's author, the commenter and the reader.
@@ -396,7 +400,7 @@ mod tests {
 
     #[tokio::test]
     async fn list_for_an_anonymous_viewer_follows_nobody() {
-        let db = FakeDb::with(|repos| {
+        let db = FakeDb::new().reading(|repos| {
             with_comments(repos);
             repos.follows.expect_following_among().never();
         });
@@ -408,7 +412,7 @@ mod tests {
 
     #[tokio::test]
     async fn list_for_a_viewer_personalizes_following_in_one_query() {
-        let db = FakeDb::with(|repos| {
+        let db = FakeDb::new().reading(|repos| {
             with_comments(repos);
             repos
                 .follows
@@ -433,7 +437,7 @@ mod tests {
 
     #[tokio::test]
     async fn list_of_the_viewers_own_comments_asks_nothing_about_following() {
-        let db = FakeDb::with(|repos| {
+        let db = FakeDb::new().reading(|repos| {
             with_dragons(repos);
             repos
                 .comments
@@ -451,7 +455,7 @@ mod tests {
 
     #[tokio::test]
     async fn list_of_an_unknown_article_is_not_found() {
-        let db = FakeDb::with(|repos| {
+        let db = FakeDb::new().reading(|repos| {
             with_dragons(repos);
             repos.comments.expect_list_for_article().never();
         });

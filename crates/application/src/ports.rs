@@ -16,6 +16,8 @@ use conduit_domain::{
 };
 
 use crate::error::{AppError, AuthFailure, RepoError};
+use crate::events::{Committed, DomainEvent, EventId, StoredEvent};
+use crate::jobs::{Job, JobFilter, JobId, JobOutcome, NewJob, QueueStats};
 use crate::views::{
     Account, ArticleRecord, ArticleRef, ArticleSummary, CommentRecord, CommentRef, Page,
 };
@@ -32,26 +34,36 @@ pub trait Database: Send + Sync + 'static {
         F: FnOnce(&mut dyn UnitOfWork) -> Result<T, AppError> + Send + 'static;
 
     /// Runs `work` inside one transaction: it commits when `work` returns `Ok`
-    /// and rolls back otherwise. When the database reports contention
-    /// (`AppError::Busy`), the adapter may roll back and run `work` again,
-    /// which is why it is `FnMut`.
+    /// and rolls back otherwise. The events `work` records are stored in the
+    /// same transaction and returned with its value once it has committed;
+    /// a unit of work that fails leaves no event behind. When the database
+    /// reports contention (`AppError::Busy`), the adapter may roll back and
+    /// run `work` again, which is why it is `FnMut`: events recorded by a
+    /// rolled-back try are dropped with it.
     ///
     /// # Errors
     /// Whatever `work` returns, `Busy` when retries are exhausted, or
-    /// `Unavailable` when no connection is free in time.
-    fn write<T, F>(&self, work: F) -> impl Future<Output = Result<T, AppError>> + Send
+    /// `Unavailable` when no connection is free in time (or, for SQLite,
+    /// when the writer's queue is full).
+    fn write<T, F>(&self, work: F) -> impl Future<Output = Result<Committed<T>, AppError>> + Send
     where
         T: Send + 'static,
         F: FnMut(&mut dyn UnitOfWork) -> Result<T, AppError> + Send + 'static;
 }
 
-/// The repositories, all on the connection (and transaction) of one unit of work.
+/// The repositories, all on the connection (and transaction) of one unit of
+/// work, and the unit's change events.
 pub trait UnitOfWork {
     fn users(&mut self) -> &mut dyn UserRepository;
     fn follows(&mut self) -> &mut dyn FollowRepository;
     fn articles(&mut self) -> &mut dyn ArticleRepository;
     fn tags(&mut self) -> &mut dyn TagRepository;
     fn comments(&mut self) -> &mut dyn CommentRepository;
+    fn jobs(&mut self) -> &mut dyn JobRepository;
+    fn events(&mut self) -> &mut dyn EventRepository;
+    /// Records what this unit of work changed. The event is stored with the
+    /// transaction's commit, and only then.
+    fn record(&mut self, event: DomainEvent);
 }
 
 /// A stored password hash, opaque to everything but the hasher that made it.
@@ -122,7 +134,8 @@ pub trait UserRepository {
     fn exists(&mut self, id: UserId) -> Result<bool, RepoError>;
 }
 
-/// Who follows whom. Following and unfollowing are idempotent.
+/// Who follows whom. Following and unfollowing are idempotent: each answers
+/// whether it changed anything.
 #[cfg_attr(any(test, feature = "mocks"), mockall::automock)]
 pub trait FollowRepository {
     fn follow(
@@ -130,9 +143,8 @@ pub trait FollowRepository {
         follower: UserId,
         followee: UserId,
         now: DateTime<Utc>,
-    ) -> Result<(), RepoError>;
-    fn unfollow(&mut self, follower: UserId, followee: UserId) -> Result<(), RepoError>;
-    fn is_following(&mut self, follower: UserId, followee: UserId) -> Result<bool, RepoError>;
+    ) -> Result<bool, RepoError>;
+    fn unfollow(&mut self, follower: UserId, followee: UserId) -> Result<bool, RepoError>;
     /// Which of `candidates` `follower` follows, in one query.
     fn following_among(
         &mut self,
@@ -197,15 +209,15 @@ pub trait ArticleRepository {
     ) -> Result<Page<ArticleSummary>, RepoError>;
     /// Articles by authors `reader` follows.
     fn feed(&mut self, reader: UserId, paging: Paging) -> Result<Page<ArticleSummary>, RepoError>;
-    /// Adds a favorite and counts it, once.
+    /// Adds a favorite and counts it, once; answers whether it was new.
     fn favorite(
         &mut self,
         user: UserId,
         article: ArticleId,
         now: DateTime<Utc>,
-    ) -> Result<(), RepoError>;
-    /// Removes a favorite and uncounts it, once.
-    fn unfavorite(&mut self, user: UserId, article: ArticleId) -> Result<(), RepoError>;
+    ) -> Result<bool, RepoError>;
+    /// Removes a favorite and uncounts it, once; answers whether there was one.
+    fn unfavorite(&mut self, user: UserId, article: ArticleId) -> Result<bool, RepoError>;
     /// Which of `candidates` `user` has favorited, in one query.
     fn favorited_among(
         &mut self,
@@ -240,6 +252,110 @@ pub trait CommentRepository {
     fn delete(&mut self, id: CommentId) -> Result<(), RepoError>;
     /// Comments of an article, oldest first.
     fn list_for_article(&mut self, article: ArticleId) -> Result<Vec<CommentRecord>, RepoError>;
+}
+
+/// The stored change events, read back in id order.
+///
+/// # Errors
+/// Ids grow in the order the events became visible: `after(n)` MUST never
+/// later return an event with an id at or below one it already returned.
+#[cfg_attr(any(test, feature = "mocks"), mockall::automock)]
+pub trait EventRepository {
+    /// Up to `limit` events with ids above `after`, oldest first.
+    fn after(&mut self, after: EventId, limit: usize) -> Result<Vec<StoredEvent>, RepoError>;
+    /// The id of the newest event (0 when there is none).
+    fn latest(&mut self) -> Result<EventId, RepoError>;
+    /// Deletes events recorded before `before`; returns how many.
+    fn prune(&mut self, before: DateTime<Utc>) -> Result<u64, RepoError>;
+}
+
+/// The job queue's storage.
+///
+/// # Errors
+/// Every state change of a claimed job is conditional on the job still
+/// being `running` at the claimed `attempt`, and answers `false` when it is
+/// not (the job was cancelled, or rescued after its worker stopped
+/// heartbeating): a worker never overwrites what happened meanwhile.
+#[cfg_attr(any(test, feature = "mocks"), mockall::automock)]
+pub trait JobRepository {
+    /// Stores a job. With a unique key, answers `None` (and stores nothing)
+    /// while another job with that key is available, scheduled, running or
+    /// retryable.
+    fn enqueue(&mut self, job: &NewJob) -> Result<Option<JobId>, RepoError>;
+    /// Claims up to `limit` jobs of `queue` that are due at `now`, most
+    /// urgent first (priority, then `run_at`, then id): each becomes
+    /// `running` with its attempt counted, owned by `worker`. Concurrent
+    /// claims never return the same job.
+    fn claim(
+        &mut self,
+        queue: &str,
+        limit: usize,
+        worker: &str,
+        now: DateTime<Utc>,
+    ) -> Result<Vec<Job>, RepoError>;
+    /// Records how a claimed attempt ended.
+    fn finish(&mut self, job: &Job, outcome: &JobOutcome) -> Result<bool, RepoError>;
+    /// Marks that `worker` still runs `jobs`; answers the ids that are still
+    /// running under it (the others were cancelled or rescued meanwhile).
+    fn heartbeat(
+        &mut self,
+        jobs: &[JobId],
+        worker: &str,
+        now: DateTime<Utc>,
+    ) -> Result<Vec<JobId>, RepoError>;
+    /// Running jobs whose last heartbeat is older than `before`.
+    fn stalled(&mut self, before: DateTime<Utc>, limit: usize) -> Result<Vec<Job>, RepoError>;
+    /// Records `outcome` for a stalled job as `finish` does, and only if its
+    /// heartbeat has not moved since it was read as stalled (its worker
+    /// may have come back).
+    fn rescue(&mut self, job: &Job, outcome: &JobOutcome) -> Result<bool, RepoError>;
+    fn find(&mut self, id: JobId) -> Result<Option<Job>, RepoError>;
+    /// Newest first.
+    fn list(&mut self, filter: &JobFilter) -> Result<Vec<Job>, RepoError>;
+    /// Makes a job that is not running available again at `now`.
+    fn retry(&mut self, id: JobId, now: DateTime<Utc>) -> Result<Option<Job>, RepoError>;
+    /// Cancels a job that has not finished; a running one is told to stop
+    /// at its next heartbeat.
+    fn cancel(&mut self, id: JobId, now: DateTime<Utc>) -> Result<Option<Job>, RepoError>;
+    /// Deletes completed jobs finished before `completed_before`, and
+    /// discarded or cancelled ones finished before `failed_before`.
+    fn prune(
+        &mut self,
+        completed_before: DateTime<Utc>,
+        failed_before: DateTime<Utc>,
+    ) -> Result<u64, RepoError>;
+    /// Pending and running jobs per queue and state, and each queue's oldest due job.
+    fn stats(&mut self, now: DateTime<Utc>) -> Result<Vec<QueueStats>, RepoError>;
+    /// Moves the periodic job `name` from its run due at `due` to `next`;
+    /// answers whether this call did it, so that of all instances exactly
+    /// one enqueues each run. A name not yet known is created, next due at
+    /// `next`, and the call that created it answers `true`.
+    fn advance_schedule(
+        &mut self,
+        name: &str,
+        due: DateTime<Utc>,
+        next: DateTime<Utc>,
+    ) -> Result<bool, RepoError>;
+    /// When the periodic job `name` is next due, if it is known.
+    fn schedule(&mut self, name: &str) -> Result<Option<DateTime<Utc>>, RepoError>;
+}
+
+/// The time, as the use cases see it.
+#[cfg_attr(any(test, feature = "mocks"), mockall::automock)]
+pub trait Clock: Send + Sync {
+    /// Now, at the precision every supported database stores (microseconds).
+    fn now(&self) -> DateTime<Utc>;
+}
+
+/// The system clock.
+#[derive(Debug, Default, Clone, Copy)]
+pub struct SystemClock;
+
+impl Clock for SystemClock {
+    fn now(&self) -> DateTime<Utc> {
+        use chrono::SubsecRound;
+        Utc::now().trunc_subsecs(6)
+    }
 }
 
 /// Password hashing. Implementations run the hash off the async workers.

@@ -3,12 +3,13 @@
 use async_trait::async_trait;
 use conduit_domain::{UserId, Username};
 
-use crate::cache::{CacheKey, CacheScope};
+use crate::cache::CacheKey;
 use crate::error::{AppError, FieldErrors};
+use crate::events::DomainEvent;
+use crate::personalize::followed_authors;
 use crate::ports::{Database, UnitOfWork};
 use crate::storage::Storage;
-use crate::users::now;
-use crate::views::{Account, Profile};
+use crate::views::{Account, Author, Profile};
 
 /// The profile use cases, as the HTTP layer sees them.
 #[cfg_attr(any(test, feature = "mocks"), mockall::automock)]
@@ -46,15 +47,6 @@ pub(crate) fn find_profile_owner(
         .ok_or(AppError::NotFound("profile"))
 }
 
-fn profile(account: Account, following: bool) -> Profile {
-    Profile {
-        username: account.username,
-        bio: account.bio,
-        image: account.image,
-        following,
-    }
-}
-
 #[async_trait]
 impl<D: Database> ProfileUseCases for ProfileService<D> {
     async fn get(&self, viewer: Option<UserId>, username: String) -> Result<Profile, AppError> {
@@ -66,13 +58,8 @@ impl<D: Database> ProfileUseCases for ProfileService<D> {
             .storage
             .read_cached(key, move |uow| {
                 let owner = find_profile_owner(uow, &username)?;
-                let following = match viewer {
-                    Some(viewer) if viewer != owner.id => {
-                        uow.follows().is_following(viewer, owner.id)?
-                    }
-                    _ => false,
-                };
-                Ok(profile(owner, following))
+                let following = followed_authors(uow, viewer, [owner.id])?.contains(&owner.id);
+                Ok(Author::from(owner).viewed(following))
             })
             .await?;
         Ok((*profile).clone())
@@ -80,9 +67,9 @@ impl<D: Database> ProfileUseCases for ProfileService<D> {
 
     #[tracing::instrument(skip(self))]
     async fn follow(&self, follower: UserId, username: String) -> Result<Profile, AppError> {
-        let now = now();
+        let now = self.storage.now();
         self.storage
-            .write(&[CacheScope::Content], move |uow| {
+            .write(move |uow| {
                 let followee = find_profile_owner(uow, &username)?;
                 if followee.id == follower {
                     return Err(AppError::Validation(FieldErrors::single(
@@ -90,8 +77,13 @@ impl<D: Database> ProfileUseCases for ProfileService<D> {
                         "can't be yourself: you cannot follow yourself",
                     )));
                 }
-                uow.follows().follow(follower, followee.id, now)?;
-                Ok(profile(followee, true))
+                if uow.follows().follow(follower, followee.id, now)? {
+                    uow.record(DomainEvent::Followed {
+                        follower,
+                        followee: followee.id,
+                    });
+                }
+                Ok(Author::from(followee).viewed(true))
             })
             .await
     }
@@ -99,10 +91,15 @@ impl<D: Database> ProfileUseCases for ProfileService<D> {
     #[tracing::instrument(skip(self))]
     async fn unfollow(&self, follower: UserId, username: String) -> Result<Profile, AppError> {
         self.storage
-            .write(&[CacheScope::Content], move |uow| {
+            .write(move |uow| {
                 let followee = find_profile_owner(uow, &username)?;
-                uow.follows().unfollow(follower, followee.id)?;
-                Ok(profile(followee, false))
+                if uow.follows().unfollow(follower, followee.id)? {
+                    uow.record(DomainEvent::Unfollowed {
+                        follower,
+                        followee: followee.id,
+                    });
+                }
+                Ok(Author::from(followee).viewed(false))
             })
             .await
     }
@@ -110,6 +107,7 @@ impl<D: Database> ProfileUseCases for ProfileService<D> {
 
 #[cfg(test)]
 mod tests {
+    use std::collections::HashSet;
     use std::sync::Arc;
 
     use super::*;
@@ -125,9 +123,9 @@ mod tests {
 
     #[tokio::test]
     async fn anonymous_callers_never_follow() {
-        let db = FakeDb::with(|repos| {
+        let db = FakeDb::new().reading(|repos| {
             with_celeb(repos);
-            repos.follows.expect_is_following().never();
+            repos.follows.expect_following_among().never();
         });
         let profile = ProfileService::new(Arc::new(db))
             .get(None, "Celeb".to_owned())
@@ -139,13 +137,14 @@ mod tests {
 
     #[tokio::test]
     async fn following_reflects_the_caller() {
-        let db = FakeDb::with(|repos| {
+        let db = FakeDb::new().reading(|repos| {
             with_celeb(repos);
             repos
                 .follows
-                .expect_is_following()
-                .with(eq(UserId(1)), eq(UserId(2)))
-                .returning(|_, _| Ok(true));
+                .expect_following_among()
+                .with(eq(UserId(1)), eq(vec![UserId(2)]))
+                .times(1)
+                .returning(|_, _| Ok(HashSet::from([UserId(2)])));
         });
         let profile = ProfileService::new(Arc::new(db))
             .get(Some(UserId(1)), "celeb".to_owned())
@@ -156,7 +155,7 @@ mod tests {
 
     #[tokio::test]
     async fn unknown_and_impossible_usernames_are_not_found() {
-        let db = FakeDb::with(with_celeb);
+        let db = FakeDb::new().reading(with_celeb);
         let service = ProfileService::new(Arc::new(db));
         for name in ["nobody", "../../etc/passwd", ""] {
             let error = service.get(None, name.to_owned()).await.unwrap_err();
@@ -169,49 +168,73 @@ mod tests {
 
     #[tokio::test]
     async fn following_yourself_is_rejected() {
-        let db = FakeDb::with(|repos| {
+        let db = FakeDb::new().writing(|repos| {
             with_celeb(repos);
             repos.follows.expect_follow().never();
         });
-        let error = ProfileService::new(Arc::new(db))
+        let db = Arc::new(db);
+        let error = ProfileService::new(Arc::clone(&db))
             .follow(UserId(2), "celeb".to_owned())
             .await
             .unwrap_err();
         assert!(matches!(error, AppError::Validation(_)));
+        assert_eq!(db.events(), []);
     }
 
     #[tokio::test]
     async fn following_twice_is_idempotent() {
-        let db = FakeDb::with(|repos| {
+        let db = FakeDb::new().writing(|repos| {
             with_celeb(repos);
             repos
                 .follows
                 .expect_follow()
                 .with(eq(UserId(1)), eq(UserId(2)), mockall::predicate::always())
-                .times(2)
-                .returning(|_, _, _| Ok(()));
+                .times(1)
+                .returning(|_, _, _| Ok(true));
+            repos
+                .follows
+                .expect_follow()
+                .times(1)
+                .returning(|_, _, _| Ok(false));
         });
-        let service = ProfileService::new(Arc::new(db));
+        let db = Arc::new(db);
+        let service = ProfileService::new(Arc::clone(&db));
         for _ in 0..2 {
             let profile = service.follow(UserId(1), "celeb".to_owned()).await.unwrap();
             assert!(profile.following);
         }
+        // Only the follow that changed something is an event.
+        assert_eq!(
+            db.events(),
+            [DomainEvent::Followed {
+                follower: UserId(1),
+                followee: UserId(2)
+            }]
+        );
     }
 
     #[tokio::test]
     async fn unfollow_returns_not_following() {
-        let db = FakeDb::with(|repos| {
+        let db = FakeDb::new().writing(|repos| {
             with_celeb(repos);
             repos
                 .follows
                 .expect_unfollow()
                 .times(1)
-                .returning(|_, _| Ok(()));
+                .returning(|_, _| Ok(true));
         });
-        let profile = ProfileService::new(Arc::new(db))
+        let db = Arc::new(db);
+        let profile = ProfileService::new(Arc::clone(&db))
             .unfollow(UserId(1), "celeb".to_owned())
             .await
             .unwrap();
         assert!(!profile.following);
+        assert_eq!(
+            db.events(),
+            [DomainEvent::Unfollowed {
+                follower: UserId(1),
+                followee: UserId(2)
+            }]
+        );
     }
 }

@@ -1,31 +1,45 @@
-//! What every use-case service works on: the database, and the read cache in
-//! front of it that the service's writes invalidate.
+//! What every use-case service works on: the database, the read cache in
+//! front of it, and the clock.
 
 use std::sync::Arc;
 
-use crate::cache::{CacheKey, CacheScope, Cacheable, NoCache, ReadCache, read_through};
+use chrono::{DateTime, Utc};
+
+use crate::cache::{CacheKey, Cacheable, NoCache, ReadCache, invalidate_for, read_through};
 use crate::error::AppError;
-use crate::ports::{Database, UnitOfWork};
+use crate::ports::{Clock, Database, SystemClock, UnitOfWork};
 
 pub struct Storage<D> {
     pub(crate) db: Arc<D>,
     pub(crate) cache: Arc<dyn ReadCache>,
+    clock: Arc<dyn Clock>,
 }
 
 impl<D> Storage<D> {
-    /// `db` without a cache: every read goes to the database.
+    /// `db` without a cache (every read goes to the database), on the system clock.
     pub fn new(db: Arc<D>) -> Self {
         Self {
             db,
             cache: Arc::new(NoCache),
+            clock: Arc::new(SystemClock),
         }
     }
 
-    /// Serves reads from `cache`; writes invalidate it.
+    /// Serves reads from `cache`; committed writes invalidate it.
     #[must_use]
     pub fn with_cache(mut self, cache: Arc<dyn ReadCache>) -> Self {
         self.cache = cache;
         self
+    }
+
+    #[must_use]
+    pub fn with_clock(mut self, clock: Arc<dyn Clock>) -> Self {
+        self.clock = clock;
+        self
+    }
+
+    pub(crate) fn now(&self) -> DateTime<Utc> {
+        self.clock.now()
     }
 }
 
@@ -42,22 +56,21 @@ impl<D: Database> Storage<D> {
         read_through(&*self.cache, key, || self.db.read(work)).await
     }
 
-    /// Runs `work` in one transaction, then makes the read models of `stale`
-    /// stale. Only after the commit: a reader that raced with the write then
-    /// stored what it read under the old generation, where nobody looks.
+    /// Runs `work` in one transaction, then makes stale what the events it
+    /// recorded changed. Only after the commit: a reader that raced with
+    /// the write then stored what it read under the old generation, where
+    /// nobody looks.
     ///
     /// # Errors
     /// Whatever `Database::write` returns; nothing is invalidated then.
-    pub(crate) async fn write<T, F>(&self, stale: &[CacheScope], work: F) -> Result<T, AppError>
+    pub(crate) async fn write<T, F>(&self, work: F) -> Result<T, AppError>
     where
         T: Send + 'static,
         F: FnMut(&mut dyn UnitOfWork) -> Result<T, AppError> + Send + 'static,
     {
-        let written = self.db.write(work).await?;
-        for scope in stale {
-            self.cache.invalidate(*scope);
-        }
-        Ok(written)
+        let committed = self.db.write(work).await?;
+        invalidate_for(&*self.cache, &committed.events);
+        Ok(committed.value)
     }
 }
 
@@ -67,6 +80,7 @@ impl<D> Clone for Storage<D> {
         Self {
             db: Arc::clone(&self.db),
             cache: Arc::clone(&self.cache),
+            clock: Arc::clone(&self.clock),
         }
     }
 }
@@ -79,18 +93,20 @@ impl<D> From<Arc<D>> for Storage<D> {
 
 #[cfg(test)]
 mod tests {
+    use conduit_domain::{ArticleId, CommentId, UserId};
     use mockall::predicate::eq;
 
     use super::*;
-    use crate::cache::MockReadCache;
+    use crate::cache::{CacheScope, MockReadCache};
+    use crate::events::DomainEvent;
     use crate::testing::FakeDb;
 
     fn storage(cache: MockReadCache) -> Storage<FakeDb> {
-        Storage::new(Arc::new(FakeDb::default())).with_cache(Arc::new(cache))
+        Storage::new(Arc::new(FakeDb::new())).with_cache(Arc::new(cache))
     }
 
     #[tokio::test]
-    async fn a_committed_write_invalidates_each_scope_it_names() {
+    async fn a_committed_write_invalidates_what_its_events_changed_once_each() {
         let mut cache = MockReadCache::new();
         for scope in [CacheScope::Content, CacheScope::Comments] {
             cache
@@ -100,9 +116,27 @@ mod tests {
                 .return_const(());
         }
         let written = storage(cache)
-            .write(&[CacheScope::Content, CacheScope::Comments], |_| Ok(7))
+            .write(|uow| {
+                uow.record(DomainEvent::Followed {
+                    follower: UserId(1),
+                    followee: UserId(2),
+                });
+                uow.record(DomainEvent::CommentPosted {
+                    comment: CommentId(3),
+                    article: ArticleId(4),
+                    author: UserId(1),
+                });
+                Ok(7)
+            })
             .await;
         assert_eq!(written.unwrap(), 7);
+    }
+
+    #[tokio::test]
+    async fn a_write_that_records_nothing_invalidates_nothing() {
+        let mut cache = MockReadCache::new();
+        cache.expect_invalidate().never();
+        assert_eq!(storage(cache).write(|_| Ok(1)).await.unwrap(), 1);
     }
 
     #[tokio::test]
@@ -110,7 +144,11 @@ mod tests {
         let mut cache = MockReadCache::new();
         cache.expect_invalidate().never();
         let written: Result<(), _> = storage(cache)
-            .write(&[CacheScope::Content], |_| {
+            .write(|uow| {
+                uow.record(DomainEvent::ArticleFavorited {
+                    article: ArticleId(1),
+                    user: UserId(2),
+                });
                 Err(AppError::NotFound("article"))
             })
             .await;

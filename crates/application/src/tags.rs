@@ -46,7 +46,7 @@ mod tests {
 
     #[tokio::test]
     async fn list_returns_the_tags_in_the_repository_order() {
-        let db = FakeDb::with(|repos| {
+        let db = FakeDb::new().reading(|repos| {
             repos.tags.expect_in_use().times(1).returning(|| {
                 Ok(vec![
                     "welcome".to_owned(),
@@ -64,7 +64,7 @@ mod tests {
 
     #[tokio::test]
     async fn list_passes_on_a_busy_database() {
-        let db = FakeDb::with(|repos| {
+        let db = FakeDb::new().reading(|repos| {
             repos
                 .tags
                 .expect_in_use()

@@ -1,5 +1,11 @@
-//! Test doubles for the ports: `FakeDb` runs each unit of work inline on a
-//! set of mockall repository mocks, so use cases are tested without a database.
+//! Test doubles for the ports: `FakeDb` runs each unit of work inline on
+//! mockall repository mocks, so use cases are tested without a database.
+//!
+//! Reads and writes see different mocks: a read unit of work only has the
+//! expectations set with [`FakeDb::reading`], a write only those set with
+//! [`FakeDb::writing`], so a write done inside a read (or the other way
+//! round) fails the test. The events a write records are kept when it
+//! commits, in order, and dropped when it fails, as the real database does.
 
 use std::future::Future;
 use std::sync::{Mutex, PoisonError};
@@ -7,10 +13,12 @@ use std::sync::{Mutex, PoisonError};
 use conduit_domain::UserId;
 
 use crate::error::AppError;
+use crate::events::{Committed, DomainEvent};
 use crate::ports::{
-    ArticleRepository, CommentRepository, Database, FollowRepository, MockArticleRepository,
-    MockCommentRepository, MockFollowRepository, MockTagRepository, MockUserRepository,
-    TagRepository, UnitOfWork, UserRepository,
+    ArticleRepository, CommentRepository, Database, EventRepository, FollowRepository,
+    JobRepository, MockArticleRepository, MockCommentRepository, MockEventRepository,
+    MockFollowRepository, MockJobRepository, MockTagRepository, MockUserRepository, TagRepository,
+    UnitOfWork, UserRepository,
 };
 use crate::views::{Account, Author};
 
@@ -22,6 +30,10 @@ pub struct FakeRepos {
     pub articles: MockArticleRepository,
     pub tags: MockTagRepository,
     pub comments: MockCommentRepository,
+    pub jobs: MockJobRepository,
+    pub events: MockEventRepository,
+    recorded: Vec<DomainEvent>,
+    read_only: bool,
 }
 
 impl UnitOfWork for FakeRepos {
@@ -40,37 +52,72 @@ impl UnitOfWork for FakeRepos {
     fn comments(&mut self) -> &mut dyn CommentRepository {
         &mut self.comments
     }
+    fn jobs(&mut self) -> &mut dyn JobRepository {
+        &mut self.jobs
+    }
+    fn events(&mut self) -> &mut dyn EventRepository {
+        &mut self.events
+    }
+    fn record(&mut self, event: DomainEvent) {
+        assert!(!self.read_only, "a read unit of work recorded {event:?}");
+        self.recorded.push(event);
+    }
 }
 
 /// A `Database` whose units of work run inline on `FakeRepos`.
-#[derive(Default)]
 pub struct FakeDb {
-    repos: Mutex<FakeRepos>,
-    writes: Mutex<usize>,
+    reads: Mutex<FakeRepos>,
+    writes: Mutex<FakeRepos>,
+    committed: Mutex<Vec<DomainEvent>>,
+    write_count: Mutex<usize>,
+}
+
+impl Default for FakeDb {
+    fn default() -> Self {
+        Self::new()
+    }
+}
+
+fn lock<T>(mutex: &Mutex<T>) -> std::sync::MutexGuard<'_, T> {
+    mutex.lock().unwrap_or_else(PoisonError::into_inner)
 }
 
 impl FakeDb {
-    /// A fake database whose mocks were prepared by `setup`.
-    pub fn with(setup: impl FnOnce(&mut FakeRepos)) -> Self {
-        let mut repos = FakeRepos::default();
-        setup(&mut repos);
+    /// A database on which every repository call fails the test.
+    pub fn new() -> Self {
         Self {
-            repos: Mutex::new(repos),
-            writes: Mutex::new(0),
+            reads: Mutex::new(FakeRepos {
+                read_only: true,
+                ..FakeRepos::default()
+            }),
+            writes: Mutex::new(FakeRepos::default()),
+            committed: Mutex::new(Vec::new()),
+            write_count: Mutex::new(0),
         }
+    }
+
+    /// Sets the expectations of the mocks that read units of work see.
+    #[must_use]
+    pub fn reading(self, setup: impl FnOnce(&mut FakeRepos)) -> Self {
+        setup(&mut lock(&self.reads));
+        self
+    }
+
+    /// Sets the expectations of the mocks that write units of work see.
+    #[must_use]
+    pub fn writing(self, setup: impl FnOnce(&mut FakeRepos)) -> Self {
+        setup(&mut lock(&self.writes));
+        self
     }
 
     /// How many write units of work ran.
     pub fn writes(&self) -> usize {
-        *self.writes.lock().unwrap_or_else(PoisonError::into_inner)
+        *lock(&self.write_count)
     }
 
-    fn run<T>(
-        &self,
-        work: impl FnOnce(&mut dyn UnitOfWork) -> Result<T, AppError>,
-    ) -> Result<T, AppError> {
-        let mut repos = self.repos.lock().unwrap_or_else(PoisonError::into_inner);
-        work(&mut *repos)
+    /// The events of the writes that committed, in order.
+    pub fn events(&self) -> Vec<DomainEvent> {
+        lock(&self.committed).clone()
     }
 }
 
@@ -80,16 +127,26 @@ impl Database for FakeDb {
         T: Send + 'static,
         F: FnOnce(&mut dyn UnitOfWork) -> Result<T, AppError> + Send + 'static,
     {
-        std::future::ready(self.run(work))
+        std::future::ready(work(&mut *lock(&self.reads)))
     }
 
-    fn write<T, F>(&self, mut work: F) -> impl Future<Output = Result<T, AppError>> + Send
+    fn write<T, F>(
+        &self,
+        mut work: F,
+    ) -> impl Future<Output = Result<Committed<T>, AppError>> + Send
     where
         T: Send + 'static,
         F: FnMut(&mut dyn UnitOfWork) -> Result<T, AppError> + Send + 'static,
     {
-        *self.writes.lock().unwrap_or_else(PoisonError::into_inner) += 1;
-        std::future::ready(self.run(|uow| work(uow)))
+        *lock(&self.write_count) += 1;
+        let mut repos = lock(&self.writes);
+        repos.recorded.clear();
+        let result = work(&mut *repos);
+        let events = std::mem::take(&mut repos.recorded);
+        std::future::ready(result.map(|value| {
+            lock(&self.committed).extend(events.iter().cloned());
+            Committed { value, events }
+        }))
     }
 }
 

@@ -3,17 +3,17 @@
 use std::sync::Arc;
 
 use async_trait::async_trait;
-use chrono::{DateTime, SubsecRound, Utc};
 use conduit_domain::{Bio, Email, ImageUrl, Password, UserId, Username};
 
 use crate::cache::{CacheKey, CacheScope, CachedValue};
 use crate::error::{AppError, AuthFailure, FieldErrors};
+use crate::events::DomainEvent;
 use crate::ports::{Database, NewUser, PasswordHasher, TokenService, UserChanges};
 use crate::storage::Storage;
 use crate::views::Account;
 
 /// Registration as submitted.
-#[derive(Debug, Clone, Default)]
+#[derive(Clone, Default)]
 pub struct Registration {
     pub username: String,
     pub email: String,
@@ -21,7 +21,7 @@ pub struct Registration {
 }
 
 /// Log-in as submitted.
-#[derive(Debug, Clone, Default)]
+#[derive(Clone, Default)]
 pub struct Login {
     pub email: String,
     pub password: String,
@@ -29,13 +29,45 @@ pub struct Login {
 
 /// Changes to the current user as submitted; `None` leaves a field unchanged,
 /// and for `bio` and `image`, `Some(None)` clears it.
-#[derive(Debug, Clone, Default)]
+#[derive(Clone, Default)]
 pub struct AccountUpdate {
     pub username: Option<String>,
     pub email: Option<String>,
     pub password: Option<String>,
     pub bio: Option<Option<String>>,
     pub image: Option<Option<String>>,
+}
+
+// The plaintext password never reaches a log line.
+impl std::fmt::Debug for Registration {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("Registration")
+            .field("username", &self.username)
+            .field("email", &self.email)
+            .field("password", &"***")
+            .finish()
+    }
+}
+
+impl std::fmt::Debug for Login {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("Login")
+            .field("email", &self.email)
+            .field("password", &"***")
+            .finish()
+    }
+}
+
+impl std::fmt::Debug for AccountUpdate {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("AccountUpdate")
+            .field("username", &self.username)
+            .field("email", &self.email)
+            .field("password", &self.password.as_ref().map(|_| "***"))
+            .field("bio", &self.bio)
+            .field("image", &self.image)
+            .finish()
+    }
 }
 
 impl AccountUpdate {
@@ -67,12 +99,6 @@ pub trait UserUseCases: Send + Sync {
     async fn authenticate(&self, token: &str) -> Result<UserId, AppError>;
     async fn current(&self, user: UserId) -> Result<Account, AppError>;
     async fn update(&self, user: UserId, update: AccountUpdate) -> Result<Account, AppError>;
-}
-
-/// The current time as stored: microsecond precision, the finest that every
-/// supported database keeps.
-pub(crate) fn now() -> DateTime<Utc> {
-    Utc::now().trunc_subsecs(6)
 }
 
 pub struct UserService<D> {
@@ -117,11 +143,10 @@ impl<D: Database> UserUseCases for UserService<D> {
             username,
             email,
             password_hash,
-            now: now(),
+            now: self.storage.now(),
         };
         let account = self
             .storage
-            .db
             .write(move |uow| {
                 // Checked first so that both fields can be reported at once;
                 // the unique constraints still decide when two requests race.
@@ -133,7 +158,9 @@ impl<D: Database> UserUseCases for UserService<D> {
                     taken.add("username", "has already been taken");
                 }
                 taken.into_result()?;
-                Ok(uow.users().insert(&user)?)
+                let account = uow.users().insert(&user)?;
+                uow.record(DomainEvent::UserRegistered { user: account.id });
+                Ok(account)
             })
             .await?;
         tracing::info!(user_id = account.id.0, "account registered");
@@ -241,11 +268,16 @@ impl<D: Database> UserUseCases for UserService<D> {
             password_hash,
             bio,
             image,
-            now: Some(now()),
+            now: Some(self.storage.now()),
         };
-        // Names, bios and images are shown with articles, comments and profiles.
+        let changed = DomainEvent::UserUpdated {
+            user,
+            profile: changes.username.is_some() || changes.bio.is_some() || changes.image.is_some(),
+            email: changes.email.is_some(),
+            password: changes.password_hash.is_some(),
+        };
         self.storage
-            .write(&[CacheScope::Content, CacheScope::Comments], move |uow| {
+            .write(move |uow| {
                 let mut taken = FieldErrors::new();
                 if let Some(email) = &changes.email
                     && uow.users().email_taken(email, Some(user))?
@@ -258,7 +290,9 @@ impl<D: Database> UserUseCases for UserService<D> {
                     taken.add("username", "has already been taken");
                 }
                 taken.into_result()?;
-                Ok(uow.users().update(user, &changes)?)
+                let account = uow.users().update(user, &changes)?;
+                uow.record(changed.clone());
+                Ok(account)
             })
             .await
     }
@@ -288,11 +322,11 @@ mod tests {
     }
 
     fn service(
-        db: FakeDb,
+        db: impl Into<Arc<FakeDb>>,
         hasher: MockPasswordHasher,
         tokens: MockTokenService,
     ) -> UserService<FakeDb> {
-        UserService::new(Arc::new(db), Arc::new(hasher), Arc::new(tokens))
+        UserService::new(db.into(), Arc::new(hasher), Arc::new(tokens))
     }
 
     fn registration() -> Registration {
@@ -305,7 +339,7 @@ mod tests {
 
     #[tokio::test]
     async fn register_stores_the_hash_and_returns_a_token() {
-        let db = FakeDb::with(|repos| {
+        let db = FakeDb::new().writing(|repos| {
             repos.users.expect_email_taken().returning(|_, _| Ok(false));
             repos
                 .users
@@ -322,17 +356,22 @@ mod tests {
                 .times(1)
                 .returning(|_| Ok(account(7, "jake")));
         });
-        let signed_in = service(db, hasher(), tokens())
+        let db = Arc::new(db);
+        let signed_in = service(Arc::clone(&db), hasher(), tokens())
             .register(registration())
             .await
             .unwrap();
         assert_eq!(signed_in.token, "token-for-7");
         assert_eq!(signed_in.account.username, "jake");
+        assert_eq!(
+            db.events(),
+            [DomainEvent::UserRegistered { user: UserId(7) }]
+        );
     }
 
     #[tokio::test]
     async fn register_with_a_taken_email_and_username_reports_both() {
-        let db = FakeDb::with(|repos| {
+        let db = FakeDb::new().writing(|repos| {
             repos.users.expect_email_taken().returning(|_, _| Ok(true));
             repos
                 .users
@@ -353,7 +392,7 @@ mod tests {
 
     #[tokio::test]
     async fn register_reports_a_constraint_conflict_from_a_race() {
-        let db = FakeDb::with(|repos| {
+        let db = FakeDb::new().writing(|repos| {
             repos.users.expect_email_taken().returning(|_, _| Ok(false));
             repos
                 .users
@@ -392,7 +431,7 @@ mod tests {
 
     #[tokio::test]
     async fn login_with_a_wrong_password_is_invalid_credentials() {
-        let db = FakeDb::with(|repos| {
+        let db = FakeDb::new().reading(|repos| {
             repos.users.expect_find_credentials().returning(|_| {
                 Ok(Some((
                     account(1, "jake"),
@@ -417,7 +456,7 @@ mod tests {
 
     #[tokio::test]
     async fn login_with_an_unknown_email_still_verifies_and_fails_alike() {
-        let db = FakeDb::with(|repos| {
+        let db = FakeDb::new().reading(|repos| {
             repos
                 .users
                 .expect_find_credentials()
@@ -441,7 +480,7 @@ mod tests {
 
     #[tokio::test]
     async fn login_with_the_right_password_returns_a_token() {
-        let db = FakeDb::with(|repos| {
+        let db = FakeDb::new().reading(|repos| {
             repos.users.expect_find_credentials().returning(|_| {
                 Ok(Some((
                     account(3, "jake"),
@@ -463,7 +502,7 @@ mod tests {
 
     #[tokio::test]
     async fn authenticate_rejects_a_token_of_a_deleted_user() {
-        let db = FakeDb::with(|repos| {
+        let db = FakeDb::new().reading(|repos| {
             repos
                 .users
                 .expect_exists()
@@ -500,7 +539,7 @@ mod tests {
 
     #[tokio::test]
     async fn update_hashes_a_new_password_and_clears_blank_fields() {
-        let db = FakeDb::with(|repos| {
+        let db = FakeDb::new().writing(|repos| {
             repos
                 .users
                 .expect_update()
@@ -517,7 +556,8 @@ mod tests {
                 .times(1)
                 .returning(|_, _| Ok(account(1, "jake")));
         });
-        let updated = service(db, hasher(), tokens())
+        let db = Arc::new(db);
+        let updated = service(Arc::clone(&db), hasher(), tokens())
             .update(
                 UserId(1),
                 AccountUpdate {
@@ -530,11 +570,40 @@ mod tests {
             .await
             .unwrap();
         assert_eq!(updated.username, "jake");
+        assert_eq!(
+            db.events(),
+            [DomainEvent::UserUpdated {
+                user: UserId(1),
+                profile: true,
+                email: false,
+                password: true,
+            }]
+        );
+    }
+
+    #[test]
+    fn submitted_passwords_are_never_printed() {
+        let printed = format!(
+            "{:?} {:?} {:?}",
+            registration(),
+            Login {
+                email: "jake@jake.jake".to_owned(),
+                password: "hunter2-secret".to_owned(),
+            },
+            AccountUpdate {
+                password: Some("another-secret".to_owned()),
+                ..AccountUpdate::default()
+            }
+        );
+        assert!(!printed.contains("jakejake"), "{printed}");
+        assert!(!printed.contains("hunter2"), "{printed}");
+        assert!(!printed.contains("another-secret"), "{printed}");
+        assert!(printed.contains("jake@jake.jake"), "{printed}");
     }
 
     #[tokio::test]
     async fn update_to_an_email_someone_else_uses_is_rejected() {
-        let db = FakeDb::with(|repos| {
+        let db = FakeDb::new().writing(|repos| {
             repos
                 .users
                 .expect_email_taken()

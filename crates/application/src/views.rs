@@ -101,6 +101,18 @@ pub struct CommentRecord {
     pub author: Author,
 }
 
+impl CommentRecord {
+    pub fn viewed(self, following: bool) -> CommentView {
+        CommentView {
+            id: self.id,
+            body: self.body,
+            created_at: self.created_at,
+            updated_at: self.updated_at,
+            author: self.author.viewed(following),
+        }
+    }
+}
+
 /// A comment as seen by the caller.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct CommentView {

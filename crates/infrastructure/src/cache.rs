@@ -1,20 +1,17 @@
-//! The read cache: moka, bounded in entries and age, with one generation
+//! The read cache: moka, bounded in bytes and age, with one generation
 //! counter per scope (see `conduit_application::cache` for the rule).
 //!
-//! Several instances on one PostgreSQL database keep their caches in step
-//! through `LISTEN`/`NOTIFY` ([`sync_over_postgres`]): each local write is
-//! announced after it commits, and the others make the same scope stale.
-//! Another instance's write becomes visible here within tens of
-//! milliseconds (the polling interval plus the network); a write made here
-//! is visible here at once.
+//! A write made here is visible here at once (its events invalidate as it
+//! commits). Several instances on one PostgreSQL database stay in step
+//! through the change events: the listener (`db::listener`) hands each
+//! other instance's events to `CacheSync`, within milliseconds of their
+//! commit, and while the listener is cut off the cache serves nothing.
 
+use std::sync::Arc;
 use std::sync::atomic::{AtomicBool, AtomicU64, Ordering};
-use std::sync::{Arc, OnceLock};
 use std::time::Duration;
 
 use conduit_application::cache::{CacheKey, CacheScope, CachedValue, ReadCache};
-
-use crate::error::InfrastructureError;
 
 /// Settings of the read cache.
 #[derive(Debug, Clone, Copy)]
@@ -31,8 +28,6 @@ pub struct MokaReadCache {
     /// False while other instances' writes could go unnoticed (the link to
     /// them is down): every read then goes to the database.
     trusted: AtomicBool,
-    /// Tells other instances about a local write.
-    publisher: OnceLock<Box<dyn Fn(CacheScope) + Send + Sync>>,
 }
 
 /// Roughly the bytes an entry holds: its strings plus a fixed cost per
@@ -93,14 +88,6 @@ fn weight(key: &CacheKey, value: &CachedValue) -> u32 {
     u32::try_from(FIXED + key_bytes + value_bytes).unwrap_or(u32::MAX)
 }
 
-fn index(scope: CacheScope) -> usize {
-    match scope {
-        CacheScope::Content => 0,
-        CacheScope::Comments => 1,
-        CacheScope::Users => 2,
-    }
-}
-
 impl MokaReadCache {
     pub fn new(settings: CacheSettings) -> Arc<Self> {
         Arc::new(Self {
@@ -111,37 +98,13 @@ impl MokaReadCache {
                 .build(),
             generations: [AtomicU64::new(0), AtomicU64::new(0), AtomicU64::new(0)],
             trusted: AtomicBool::new(true),
-            publisher: OnceLock::new(),
         })
-    }
-
-    /// Makes `scope` stale here only: another instance wrote.
-    pub fn invalidate_local(&self, scope: CacheScope) {
-        self.generations[index(scope)].fetch_add(1, Ordering::AcqRel);
-    }
-
-    /// Stops or resumes serving from the cache. Resuming first makes every
-    /// entry stale, since writes may have been missed in between.
-    pub fn set_trusted(&self, trusted: bool) {
-        if trusted {
-            for scope in CacheScope::ALL {
-                self.invalidate_local(scope);
-            }
-        }
-        self.trusted.store(trusted, Ordering::Release);
-    }
-
-    /// Sets how local writes are told to other instances (once).
-    pub fn set_publisher(&self, publisher: Box<dyn Fn(CacheScope) + Send + Sync>) {
-        if self.publisher.set(publisher).is_err() {
-            tracing::warn!("the cache publisher was already set");
-        }
     }
 }
 
 impl ReadCache for MokaReadCache {
     fn generation(&self, scope: CacheScope) -> u64 {
-        self.generations[index(scope)].load(Ordering::Acquire)
+        self.generations[scope.index()].load(Ordering::Acquire)
     }
 
     fn get(&self, key: &CacheKey) -> Option<CachedValue> {
@@ -160,158 +123,19 @@ impl ReadCache for MokaReadCache {
     }
 
     fn invalidate(&self, scope: CacheScope) {
-        self.invalidate_local(scope);
-        if let Some(publish) = self.publisher.get() {
-            publish(scope);
+        self.generations[scope.index()].fetch_add(1, Ordering::AcqRel);
+    }
+
+    /// Resuming first makes every entry stale, since writes may have been
+    /// missed in between.
+    fn set_trusted(&self, trusted: bool) {
+        if trusted {
+            for scope in CacheScope::ALL {
+                self.invalidate(scope);
+            }
         }
+        self.trusted.store(trusted, Ordering::Release);
     }
-}
-
-/// The channel instances announce their writes on.
-const CHANNEL: &str = "conduit_cache";
-/// How often the listener looks for announcements.
-const POLL_INTERVAL: Duration = Duration::from_millis(10);
-/// How often the listener checks that its connection is alive.
-const KEEPALIVE_INTERVAL: Duration = Duration::from_secs(5);
-/// Pause before reconnecting after a failure.
-const RECONNECT_DELAY: Duration = Duration::from_secs(1);
-
-fn scope_name(scope: CacheScope) -> &'static str {
-    match scope {
-        CacheScope::Content => "content",
-        CacheScope::Comments => "comments",
-        CacheScope::Users => "users",
-    }
-}
-
-fn scope_named(name: &str) -> Option<CacheScope> {
-    CacheScope::ALL
-        .into_iter()
-        .find(|scope| scope_name(*scope) == name)
-}
-
-/// Keeps `cache` in step with the other instances on the PostgreSQL
-/// database at `url`: two threads, each with its own connection, one
-/// announcing local writes and one applying everyone else's. While the
-/// listener is not connected, the cache is not trusted (reads go to the
-/// database).
-///
-/// # Errors
-/// When a thread cannot be started.
-pub fn sync_over_postgres(
-    cache: &Arc<MokaReadCache>,
-    url: &str,
-) -> Result<(), InfrastructureError> {
-    use diesel::connection::SimpleConnection;
-    use diesel::prelude::*;
-
-    let instance = uuid::Uuid::new_v4().simple().to_string();
-    cache.set_trusted(false);
-
-    let (announcements, pending) = std::sync::mpsc::channel::<CacheScope>();
-    let announcements = std::sync::Mutex::new(announcements);
-    cache.set_publisher(Box::new(move |scope| {
-        let sender = announcements
-            .lock()
-            .unwrap_or_else(std::sync::PoisonError::into_inner);
-        // The notifier thread only stops with the process.
-        let _ = sender.send(scope);
-    }));
-
-    let notifier_url = url.to_owned();
-    let notifier_instance = instance.clone();
-    std::thread::Builder::new()
-        .name("cache-notify".to_owned())
-        .spawn(move || {
-            let mut connection: Option<PgConnection> = None;
-            for scope in pending {
-                let payload = format!("{notifier_instance}:{}", scope_name(scope));
-                loop {
-                    let conn = match connection.as_mut() {
-                        Some(conn) => conn,
-                        None => match PgConnection::establish(&notifier_url) {
-                            Ok(conn) => connection.insert(conn),
-                            Err(error) => {
-                                tracing::warn!(%error, "cache notifier cannot connect");
-                                std::thread::sleep(RECONNECT_DELAY);
-                                continue;
-                            }
-                        },
-                    };
-                    let sent = diesel::sql_query("SELECT pg_notify($1, $2)")
-                        .bind::<diesel::sql_types::Text, _>(CHANNEL)
-                        .bind::<diesel::sql_types::Text, _>(&payload)
-                        .execute(conn);
-                    match sent {
-                        Ok(_) => break,
-                        Err(error) => {
-                            tracing::warn!(%error, "cache notifier lost its connection");
-                            connection = None;
-                        }
-                    }
-                }
-            }
-        })
-        .map_err(InfrastructureError::io("starting the cache notifier"))?;
-
-    let listener_url = url.to_owned();
-    let cache = Arc::clone(cache);
-    std::thread::Builder::new()
-        .name("cache-listen".to_owned())
-        .spawn(move || {
-            loop {
-                let mut conn = match PgConnection::establish(&listener_url)
-                    .map_err(|error| error.to_string())
-                    .and_then(|mut conn| {
-                        conn.batch_execute(&format!("LISTEN {CHANNEL}"))
-                            .map(|()| conn)
-                            .map_err(|error| error.to_string())
-                    }) {
-                    Ok(conn) => conn,
-                    Err(error) => {
-                        tracing::warn!(%error, "cache listener cannot connect; the cache is off");
-                        std::thread::sleep(RECONNECT_DELAY);
-                        continue;
-                    }
-                };
-                cache.set_trusted(true);
-                tracing::info!("cache listener connected");
-                let mut last_check = std::time::Instant::now();
-                'listening: loop {
-                    std::thread::sleep(POLL_INTERVAL);
-                    for notification in conn.notifications_iter() {
-                        match notification {
-                            Ok(notification) => {
-                                let Some((sender, scope)) = notification.payload.split_once(':')
-                                else {
-                                    continue;
-                                };
-                                if sender != instance
-                                    && let Some(scope) = scope_named(scope)
-                                {
-                                    cache.invalidate_local(scope);
-                                }
-                            }
-                            Err(error) => {
-                                tracing::warn!(%error, "cache listener lost its connection");
-                                break 'listening;
-                            }
-                        }
-                    }
-                    if last_check.elapsed() >= KEEPALIVE_INTERVAL {
-                        if let Err(error) = conn.batch_execute("SELECT 1") {
-                            tracing::warn!(%error, "cache listener lost its connection");
-                            break 'listening;
-                        }
-                        last_check = std::time::Instant::now();
-                    }
-                }
-                cache.set_trusted(false);
-                std::thread::sleep(RECONNECT_DELAY);
-            }
-        })
-        .map_err(InfrastructureError::io("starting the cache listener"))?;
-    Ok(())
 }
 
 #[cfg(test)]
@@ -383,17 +207,6 @@ mod tests {
             None,
             "writes may have been missed meanwhile"
         );
-    }
-
-    #[test]
-    fn local_writes_are_announced_and_remote_ones_are_not() {
-        let cache = cache();
-        let announced = Arc::new(std::sync::Mutex::new(Vec::new()));
-        let sink = Arc::clone(&announced);
-        cache.set_publisher(Box::new(move |scope| sink.lock().unwrap().push(scope)));
-        cache.invalidate(CacheScope::Comments);
-        cache.invalidate_local(CacheScope::Content);
-        assert_eq!(*announced.lock().unwrap(), [CacheScope::Comments]);
     }
 
     #[test]

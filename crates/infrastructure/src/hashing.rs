@@ -23,9 +23,15 @@ pub const LANES: u32 = 1;
 /// the memory. Each thread allocates its argon2 memory once and reuses it for
 /// every hash, so the resident size stays at `threads × 19 MiB` instead of
 /// growing with allocator fragmentation.
+///
+/// The queue is bounded: beyond it a request fails at once with
+/// `Unavailable` (503 and `Retry-After`) rather than waiting behind
+/// minutes of hashing, and a queued hash whose requester has gone (the
+/// client disconnected) is skipped.
 pub struct Argon2Hasher {
     params: Params,
-    jobs: Mutex<mpsc::Sender<Job>>,
+    jobs: Option<Mutex<mpsc::SyncSender<Job>>>,
+    threads: Vec<std::thread::JoinHandle<()>>,
     /// Verified against when the user does not exist, so that an unknown
     /// email costs as much time as a wrong password.
     dummy_hash: String,
@@ -35,12 +41,13 @@ pub struct Argon2Hasher {
 type Job = Box<dyn FnOnce(&mut [Block]) + Send>;
 
 impl Argon2Hasher {
-    /// Starts `threads` hashing threads (at least one).
+    /// Starts `threads` hashing threads (at least one), with room for
+    /// `queue` waiting hashes.
     ///
     /// # Errors
     /// When the parameters are rejected, a thread cannot start, or the dummy
     /// hash cannot be made.
-    pub fn new(threads: usize) -> Result<Self, InfrastructureError> {
+    pub fn new(threads: usize, queue: usize) -> Result<Self, InfrastructureError> {
         let params = Params::new(MEMORY_KIB, ITERATIONS, LANES, None)
             .map_err(|error| InfrastructureError::Invalid(format!("argon2 parameters: {error}")))?;
         let dummy_hash = hash_with_memory(
@@ -49,12 +56,13 @@ impl Argon2Hasher {
             &mut vec![Block::default(); params.block_count()],
         )
         .map_err(|error| InfrastructureError::Invalid(format!("argon2 dummy hash: {error}")))?;
-        let (sender, receiver) = mpsc::channel::<Job>();
+        let (sender, receiver) = mpsc::sync_channel::<Job>(queue.max(1));
         let receiver = Arc::new(Mutex::new(receiver));
+        let mut handles = Vec::with_capacity(threads.max(1));
         for index in 0..threads.max(1) {
             let receiver = Arc::clone(&receiver);
             let blocks = params.block_count();
-            std::thread::Builder::new()
+            let handle = std::thread::Builder::new()
                 .name(format!("argon2-{index}"))
                 .spawn(move || {
                     let mut memory = vec![Block::default(); blocks];
@@ -71,10 +79,12 @@ impl Argon2Hasher {
                     }
                 })
                 .map_err(InfrastructureError::io("starting a hashing thread"))?;
+            handles.push(handle);
         }
         Ok(Self {
             params,
-            jobs: Mutex::new(sender),
+            jobs: Some(Mutex::new(sender)),
+            threads: handles,
             dummy_hash,
         })
     }
@@ -88,15 +98,31 @@ impl Argon2Hasher {
         let (reply, answer) = tokio::sync::oneshot::channel();
         let span = tracing::Span::current();
         let job: Job = Box::new(move |memory| {
+            // The requester has gone (client disconnected): not worth 19 MiB
+            // and tens of milliseconds.
+            if reply.is_closed() {
+                return;
+            }
             let _entered = span.enter();
-            // The requester may have gone (client disconnected): nothing to do.
             let _ = reply.send(work(memory));
         });
-        self.jobs
+        let stopped = || AppError::Internal(Cause::from("the hashing threads stopped"));
+        let sent = self
+            .jobs
+            .as_ref()
+            .ok_or_else(stopped)?
             .lock()
             .unwrap_or_else(std::sync::PoisonError::into_inner)
-            .send(job)
-            .map_err(|_| AppError::Internal(Cause::from("the hashing threads stopped")))?;
+            .try_send(job);
+        match sent {
+            Ok(()) => {}
+            Err(mpsc::TrySendError::Full(_)) => {
+                return Err(AppError::Unavailable(Cause::from(
+                    "too many passwords waiting to be hashed",
+                )));
+            }
+            Err(mpsc::TrySendError::Disconnected(_)) => return Err(stopped()),
+        }
         answer
             .await
             .map_err(|_| AppError::Internal(Cause::from("a hashing job failed")))
@@ -165,6 +191,18 @@ fn verify_with_memory(password: &str, encoded: &str, memory: &mut [Block]) -> bo
     hashed.is_ok() && Output::new(&output).is_ok_and(|computed| computed == expected)
 }
 
+impl Drop for Argon2Hasher {
+    fn drop(&mut self) {
+        // Closing the queue ends each thread after the hash it is on.
+        drop(self.jobs.take());
+        for thread in self.threads.drain(..) {
+            if thread.join().is_err() {
+                tracing::error!("a hashing thread panicked");
+            }
+        }
+    }
+}
+
 #[async_trait]
 impl PasswordHasher for Argon2Hasher {
     async fn hash(&self, password: Password) -> Result<PasswordHash, AppError> {
@@ -197,7 +235,7 @@ mod tests {
 
     #[tokio::test]
     async fn hashes_are_argon2id_with_owasp_parameters_and_salted() {
-        let hasher = Argon2Hasher::new(2).unwrap();
+        let hasher = Argon2Hasher::new(2, 64).unwrap();
         let password = Password::parse("correct horse").unwrap();
         let first = hasher.hash(password.clone()).await.unwrap();
         let second = hasher.hash(password).await.unwrap();
@@ -217,7 +255,7 @@ mod tests {
 
     #[tokio::test]
     async fn verifies_the_right_password_only() {
-        let hasher = Argon2Hasher::new(2).unwrap();
+        let hasher = Argon2Hasher::new(2, 64).unwrap();
         let hash = hasher
             .hash(Password::parse("correct horse").unwrap())
             .await
@@ -230,7 +268,7 @@ mod tests {
 
     #[tokio::test]
     async fn an_unknown_user_never_verifies_even_with_the_dummy_password() {
-        let hasher = Argon2Hasher::new(1).unwrap();
+        let hasher = Argon2Hasher::new(1, 64).unwrap();
         let dummy = Password::for_login("conduit-dummy-password").unwrap();
         assert!(!hasher.verify(dummy, None).await.unwrap());
     }
@@ -238,7 +276,7 @@ mod tests {
     #[tokio::test]
     async fn hashes_made_by_the_argon2_crate_itself_verify_and_ours_verify_there() {
         use argon2::{PasswordHasher as _, PasswordVerifier as _};
-        let hasher = Argon2Hasher::new(1).unwrap();
+        let hasher = Argon2Hasher::new(1, 64).unwrap();
         let salt = SaltString::generate(&mut OsRng);
         let theirs = Argon2::default()
             .hash_password(b"legacy password", &salt)
@@ -271,7 +309,7 @@ mod tests {
 
     #[tokio::test]
     async fn many_concurrent_hashes_share_the_threads() {
-        let hasher = Arc::new(Argon2Hasher::new(2).unwrap());
+        let hasher = Arc::new(Argon2Hasher::new(2, 64).unwrap());
         let hashes = (0..6).map(|i| {
             let hasher = Arc::clone(&hasher);
             tokio::spawn(async move {
@@ -292,9 +330,38 @@ mod tests {
 
     #[tokio::test]
     async fn a_corrupt_hash_does_not_verify() {
-        let hasher = Argon2Hasher::new(1).unwrap();
+        let hasher = Argon2Hasher::new(1, 64).unwrap();
         let password = Password::for_login("anything").unwrap();
         let corrupt = PasswordHash::new("not a phc string".to_owned());
         assert!(!hasher.verify(password, Some(corrupt)).await.unwrap());
+    }
+
+    #[tokio::test]
+    async fn a_full_queue_refuses_at_once_instead_of_waiting() {
+        // One thread, one waiting place: of ten hashes asked at once, the
+        // ones beyond the thread and the place are refused.
+        let hasher = Arc::new(Argon2Hasher::new(1, 1).unwrap());
+        let attempts: Vec<_> = (0..10)
+            .map(|i| {
+                let hasher = Arc::clone(&hasher);
+                tokio::spawn(async move {
+                    hasher
+                        .hash(Password::parse(format!("password {i}")).unwrap())
+                        .await
+                })
+            })
+            .collect();
+        let mut refused = 0;
+        let mut hashed = 0;
+        for attempt in attempts {
+            match attempt.await.unwrap() {
+                Ok(_) => hashed += 1,
+                Err(AppError::Unavailable(_)) => refused += 1,
+                Err(other) => panic!("unexpected {other:?}"),
+            }
+        }
+        assert!(hashed >= 1, "hashed {hashed}");
+        assert!(refused >= 1, "refused {refused}");
+        assert_eq!(hashed + refused, 10);
     }
 }

@@ -59,7 +59,8 @@ impl World {
                 Ok(uow.users().insert(&new_user("viewer"))?.id)
             })
             .await
-            .unwrap();
+            .unwrap()
+            .value;
         Self {
             db,
             queries,

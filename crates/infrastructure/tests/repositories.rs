@@ -35,7 +35,7 @@ where
     T: Send + 'static,
     F: FnMut(&mut dyn UnitOfWork) -> Result<T, AppError> + Send + 'static,
 {
-    db.write(work).await.unwrap()
+    db.write(work).await.unwrap().value
 }
 
 async fn read<T, F>(db: &DieselDatabase, work: F) -> T
@@ -299,7 +299,7 @@ async fn an_update_without_changes_leaves_the_user_as_it_is() {
         .write(move |uow| Ok(uow.users().update(id, &UserChanges::default())?))
         .await;
 
-    assert_eq!(unchanged.unwrap(), alice);
+    assert_eq!(unchanged.unwrap().value, alice);
 }
 
 #[tokio::test]
@@ -384,37 +384,47 @@ async fn following_twice_is_following_once_and_unfollowing_is_idempotent() {
     let (db, _test_db) = database().await;
     let alice = insert_user(&db, "alice").await.id;
     let bob = insert_user(&db, "bob").await.id;
+    let follows = |follower, followee| {
+        let db = &db;
+        async move {
+            read(db, move |uow| {
+                Ok(uow
+                    .follows()
+                    .following_among(follower, &[followee])?
+                    .contains(&followee))
+            })
+            .await
+        }
+    };
 
-    write(&db, move |uow| {
-        uow.follows().follow(alice, bob, at(1))?;
-        uow.follows().follow(alice, bob, at(2))?;
-        Ok(())
-    })
-    .await;
-    let followed = read(&db, move |uow| {
+    let changed = write(&db, move |uow| {
         Ok((
-            uow.follows().is_following(alice, bob)?,
-            uow.follows().is_following(bob, alice)?,
+            uow.follows().follow(alice, bob, at(1))?,
+            uow.follows().follow(alice, bob, at(2))?,
         ))
     })
     .await;
     assert_eq!(
-        followed,
+        changed,
         (true, false),
-        "alice follows bob, not the reverse"
+        "only the first follow changes anything"
     );
+    assert!(follows(alice, bob).await, "alice follows bob");
+    assert!(!follows(bob, alice).await, "not the reverse");
 
-    write(&db, move |uow| {
-        uow.follows().unfollow(alice, bob)?;
-        uow.follows().unfollow(alice, bob)?;
-        Ok(())
+    let changed = write(&db, move |uow| {
+        Ok((
+            uow.follows().unfollow(alice, bob)?,
+            uow.follows().unfollow(alice, bob)?,
+        ))
     })
     .await;
-    let still = read(&db, move |uow| {
-        Ok(uow.follows().is_following(alice, bob)?)
-    })
-    .await;
-    assert!(!still);
+    assert_eq!(
+        changed,
+        (true, false),
+        "only the first unfollow changes anything"
+    );
+    assert!(!follows(alice, bob).await);
 }
 
 #[tokio::test]

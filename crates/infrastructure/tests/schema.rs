@@ -25,13 +25,16 @@ use diesel::{PgConnection, SqliteConnection, sql_query};
 /// by readable lines.
 type Facts = BTreeSet<String>;
 
-const TABLES: [&str; 8] = [
+const TABLES: [&str; 11] = [
     "article_tags",
     "articles",
     "comments",
     "counters",
+    "events",
     "favorites",
     "follows",
+    "job_schedules",
+    "jobs",
     "tags",
     "users",
 ];

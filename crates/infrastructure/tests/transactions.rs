@@ -71,7 +71,8 @@ async fn a_write_that_fails_after_inserting_an_article_and_its_tags_stores_none_
             Ok(alice)
         })
         .await
-        .unwrap();
+        .unwrap()
+        .value;
     let before = stored(&test_db);
     assert_eq!(before, ([1, 1, 0, 1], vec![("rust".to_owned(), 1)]));
 
@@ -169,7 +170,7 @@ async fn a_write_that_meets_busy_is_run_again_and_only_the_successful_run_is_sto
         })
         .await;
 
-    assert_eq!(result.unwrap(), 2, "the result of the second run");
+    assert_eq!(result.unwrap().value, 2, "the result of the second run");
     assert_eq!(runs.load(Ordering::SeqCst), 2);
     let (first, second) = db
         .read(|uow| {

@@ -6,6 +6,7 @@ use std::path::PathBuf;
 use std::time::Duration;
 
 use clap::{Args, Parser, Subcommand, ValueEnum};
+use conduit_application::jobs::{JobState, QueueConfig};
 
 #[derive(Debug, Clone, Parser)]
 #[command(
@@ -28,6 +29,148 @@ pub enum Command {
     Migrate,
     /// Print the OpenAPI document, then exit.
     Openapi,
+    /// See and steer the job queue.
+    Jobs {
+        #[command(subcommand)]
+        command: JobsCommand,
+    },
+}
+
+#[derive(Debug, Clone, Subcommand)]
+pub enum JobsCommand {
+    /// Jobs, newest first.
+    List {
+        /// Only jobs in this state (available, scheduled, running, retryable,
+        /// completed, discarded, cancelled).
+        #[arg(long, value_parser = parse_state)]
+        state: Option<JobState>,
+        /// Only jobs of this queue.
+        #[arg(long)]
+        queue: Option<String>,
+        /// Most jobs shown.
+        #[arg(long, default_value_t = 50)]
+        limit: usize,
+    },
+    /// One job, with its error history.
+    Show { id: i64 },
+    /// Run a job that is not running again, now.
+    Retry { id: i64 },
+    /// Stop a job that has not finished.
+    Cancel { id: i64 },
+    /// Delete finished jobs and change events past their retention, now.
+    Prune,
+    /// Enqueue probe jobs, which check the queue end to end.
+    Probe {
+        /// How many.
+        #[arg(long, default_value_t = 1)]
+        count: usize,
+        /// How long each sleeps.
+        #[arg(long, default_value = "0s", value_parser = humantime::parse_duration)]
+        sleep: Duration,
+        /// How many attempts of each fail on purpose before one succeeds.
+        #[arg(long, default_value_t = 0)]
+        fail: u32,
+        /// Attempts before a failing probe is discarded.
+        #[arg(long, default_value_t = 25)]
+        attempts: i32,
+    },
+}
+
+fn parse_state(name: &str) -> Result<JobState, String> {
+    JobState::parse(name).ok_or_else(|| {
+        let names: Vec<&str> = JobState::ALL.iter().map(|state| state.as_str()).collect();
+        format!("expected one of {}", names.join(", "))
+    })
+}
+
+/// Job queues and their concurrency.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct JobQueues(pub Vec<QueueConfig>);
+
+/// Queues and their concurrency, as `name:workers,name:workers`.
+fn parse_queues(text: &str) -> Result<JobQueues, String> {
+    text.split(',')
+        .map(str::trim)
+        .filter(|entry| !entry.is_empty())
+        .map(|entry| {
+            let (name, concurrency) = entry
+                .split_once(':')
+                .ok_or_else(|| format!("{entry:?} is not name:workers"))?;
+            let concurrency: usize = concurrency
+                .trim()
+                .parse()
+                .map_err(|_| format!("{entry:?}: workers must be a number"))?;
+            if name.trim().is_empty() || concurrency == 0 {
+                return Err(format!(
+                    "{entry:?}: a queue needs a name and at least one worker"
+                ));
+            }
+            Ok(QueueConfig {
+                name: name.trim().to_owned(),
+                concurrency,
+            })
+        })
+        .collect::<Result<_, _>>()
+        .map(JobQueues)
+}
+
+/// A secret from the environment: usable, never printed.
+#[derive(Clone, PartialEq, Eq)]
+pub struct Secret(String);
+
+impl Secret {
+    pub fn expose(&self) -> &str {
+        &self.0
+    }
+}
+
+impl From<&str> for Secret {
+    fn from(value: &str) -> Self {
+        Self(value.to_owned())
+    }
+}
+
+impl std::str::FromStr for Secret {
+    type Err = std::convert::Infallible;
+    fn from_str(value: &str) -> Result<Self, Self::Err> {
+        Ok(Self(value.to_owned()))
+    }
+}
+
+impl std::fmt::Debug for Secret {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.write_str("Secret(***)")
+    }
+}
+
+/// The database URL, printed without its credentials.
+#[derive(Clone, PartialEq, Eq)]
+pub struct DatabaseUrl(String);
+
+impl DatabaseUrl {
+    pub fn as_str(&self) -> &str {
+        &self.0
+    }
+}
+
+impl From<&str> for DatabaseUrl {
+    fn from(value: &str) -> Self {
+        Self(value.to_owned())
+    }
+}
+
+impl std::str::FromStr for DatabaseUrl {
+    type Err = std::convert::Infallible;
+    fn from_str(value: &str) -> Result<Self, Self::Err> {
+        Ok(Self(value.to_owned()))
+    }
+}
+
+impl std::fmt::Debug for DatabaseUrl {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        let redacted = conduit_infrastructure::db::DbTarget::parse(&self.0).redacted();
+        f.debug_tuple("DatabaseUrl").field(&redacted).finish()
+    }
 }
 
 #[derive(Debug, Clone, Copy, PartialEq, Eq, ValueEnum)]
@@ -48,9 +191,10 @@ pub struct Settings {
     #[arg(
         long,
         env = "CONDUIT_DATABASE_URL",
-        default_value = "sqlite://data/conduit.db"
+        default_value = "sqlite://data/conduit.db",
+        hide_env_values = true
     )]
-    pub database_url: String,
+    pub database_url: DatabaseUrl,
 
     /// Directory for local state (the generated JWT secret).
     #[arg(long, env = "CONDUIT_DATA_DIR", default_value = "data")]
@@ -59,7 +203,7 @@ pub struct Settings {
     /// Secret that signs access tokens, at least 32 bytes. When unset, a random
     /// one is created once in the data directory (mode 0600) and reused.
     #[arg(long, env = "CONDUIT_JWT_SECRET", hide_env_values = true)]
-    pub jwt_secret: Option<String>,
+    pub jwt_secret: Option<Secret>,
 
     /// How long an access token stays valid (e.g. `24h`, `7days`).
     #[arg(long, env = "CONDUIT_JWT_TTL", default_value = "24h", value_parser = humantime::parse_duration)]
@@ -163,6 +307,68 @@ pub struct Settings {
     /// PEM private key (PKCS#8, PKCS#1 or SEC1) of `CONDUIT_TLS_CERT`.
     #[arg(long, env = "CONDUIT_TLS_KEY", requires = "tls_cert")]
     pub tls_key: Option<PathBuf>,
+
+    /// Serve `/metrics` on this address only (a port operators reach and
+    /// clients do not). When unset, `/metrics` is on the API listener.
+    #[arg(long, env = "CONDUIT_METRICS_BIND")]
+    pub metrics_bind: Option<SocketAddr>,
+
+    /// This instance's name, recorded with its change events and on the
+    /// jobs it runs; unique among instances sharing a database. Defaults to
+    /// `host:pid`.
+    #[arg(long, env = "CONDUIT_INSTANCE")]
+    pub instance: Option<String>,
+
+    /// Run job workers in this process (turn off to keep an instance to HTTP).
+    #[arg(long, env = "CONDUIT_JOBS", default_value_t = true, action = clap::ArgAction::Set)]
+    pub jobs: bool,
+
+    /// Job queues this instance works on, and how many jobs of each run at once.
+    #[arg(long, env = "CONDUIT_JOB_QUEUES", default_value = "default:10,maintenance:1", value_parser = parse_queues)]
+    pub job_queues: JobQueues,
+
+    /// How often an idle queue looks for due jobs when nothing woke it.
+    #[arg(long, env = "CONDUIT_JOB_POLL_INTERVAL", default_value = "1s", value_parser = humantime::parse_duration)]
+    pub job_poll_interval: Duration,
+
+    /// How often a worker marks its running jobs alive.
+    #[arg(long, env = "CONDUIT_JOB_HEARTBEAT", default_value = "5s", value_parser = humantime::parse_duration)]
+    pub job_heartbeat: Duration,
+
+    /// A running job whose heartbeat is older than this is rescued (its
+    /// worker died) and run again.
+    #[arg(long, env = "CONDUIT_JOB_RESCUE_AFTER", default_value = "60s", value_parser = humantime::parse_duration)]
+    pub job_rescue_after: Duration,
+
+    /// First retry delay of a failed job; the n-th waits base × n⁴ (± 10%).
+    #[arg(long, env = "CONDUIT_JOB_BACKOFF_BASE", default_value = "1s", value_parser = humantime::parse_duration)]
+    pub job_backoff_base: Duration,
+
+    /// How often the finished jobs and old change events are pruned.
+    #[arg(long, env = "CONDUIT_JOB_PRUNE_INTERVAL", default_value = "1h", value_parser = humantime::parse_duration)]
+    pub job_prune_interval: Duration,
+
+    /// How long completed jobs are kept.
+    #[arg(long, env = "CONDUIT_JOB_RETENTION", default_value = "24h", value_parser = humantime::parse_duration)]
+    pub job_retention: Duration,
+
+    /// How long discarded and cancelled jobs are kept.
+    #[arg(long, env = "CONDUIT_JOB_FAILED_RETENTION", default_value = "7days", value_parser = humantime::parse_duration)]
+    pub job_failed_retention: Duration,
+
+    /// How long change events are kept (streams can resume within it).
+    #[arg(long, env = "CONDUIT_EVENT_RETENTION", default_value = "7days", value_parser = humantime::parse_duration)]
+    pub event_retention: Duration,
+
+    /// Password hashes that may wait for a hashing thread; beyond, log-ins
+    /// and registrations get 503 at once.
+    #[arg(long, env = "CONDUIT_HASH_QUEUE", default_value_t = 64)]
+    pub hash_queue: usize,
+
+    /// SQLite: write units of work that may wait for the writer; beyond,
+    /// writes get 503 at once.
+    #[arg(long, env = "CONDUIT_SQLITE_WRITE_QUEUE", default_value_t = 1024)]
+    pub sqlite_write_queue: usize,
 }
 
 impl Settings {

@@ -1,4 +1,5 @@
-//! `conduit`: serve the API, apply migrations, or print the OpenAPI document.
+//! `conduit`: serve the API, apply migrations, steer the job queue, or print
+//! the OpenAPI document.
 
 use clap::Parser;
 use conduit_server::config::{Cli, Command};
@@ -17,6 +18,9 @@ fn main() -> anyhow::Result<()> {
             Some(Command::Migrate) => {
                 open_database(&cli.settings).await?;
                 Ok(())
+            }
+            Some(Command::Jobs { command }) => {
+                conduit_server::cli::jobs(&cli.settings, command).await
             }
             _ => {
                 Application::build(&cli.settings)

@@ -10,16 +10,22 @@ use std::time::Duration;
 
 use anyhow::Context;
 use conduit_application::articles::ArticleService;
-use conduit_application::cache::{NoCache, ReadCache};
+use conduit_application::cache::{CacheSync, NoCache, ReadCache};
 use conduit_application::comments::CommentService;
+use conduit_application::events::EventSubscriber;
 use conduit_application::health::HealthCheck;
-use conduit_application::ports::{PasswordHasher, TokenService};
+use conduit_application::jobs::{
+    JobArgs, JobHandlers, JobObserver, JobRunner, JobService, JobUseCases, Maintenance,
+    MaintenanceSettings, PeriodicJob, Retention, RetryPolicy, RunnerSettings,
+};
+use conduit_application::ports::{Clock, PasswordHasher, SystemClock, TokenService};
 use conduit_application::profiles::ProfileService;
 use conduit_application::storage::Storage;
+use conduit_application::supervisor::Supervisor;
 use conduit_application::tags::TagService;
 use conduit_application::users::UserService;
-use conduit_infrastructure::cache::{CacheSettings, MokaReadCache, sync_over_postgres};
-use conduit_infrastructure::db::{DbSettings, DbTarget, DieselDatabase};
+use conduit_infrastructure::cache::{CacheSettings, MokaReadCache};
+use conduit_infrastructure::db::{DbSettings, DieselDatabase, default_instance_name};
 use conduit_infrastructure::hashing::Argon2Hasher;
 use conduit_infrastructure::tokens::{JwtTokenService, load_or_create_secret};
 use conduit_web::rate_limit::RateLimitSettings;
@@ -29,11 +35,16 @@ use crate::config::{Settings, cores};
 
 /// The database settings from the configuration.
 pub fn db_settings(settings: &Settings) -> DbSettings {
-    let mut db = DbSettings::new(&settings.database_url);
+    let mut db = DbSettings::new(settings.database_url.as_str());
     db.pool_size = settings.db_pool_size;
     db.connect_timeout = settings.db_connect_timeout;
     db.statement_timeout = settings.db_statement_timeout;
     db.busy_timeout = settings.sqlite_busy_timeout;
+    db.writer_queue = settings.sqlite_write_queue;
+    db.instance = settings
+        .instance
+        .clone()
+        .unwrap_or_else(default_instance_name);
     db
 }
 
@@ -49,13 +60,13 @@ pub async fn open_database(settings: &Settings) -> anyhow::Result<Arc<DieselData
         .migrate()
         .await
         .with_context(|| format!("migrating {target}"))?;
-    tracing::info!(database = %target, applied = ?applied, "database ready");
+    tracing::info!(database = %target, applied = ?applied, instance = db.origin(), "database ready");
     Ok(Arc::new(db))
 }
 
 fn token_service(settings: &Settings) -> anyhow::Result<JwtTokenService> {
     let secret = match &settings.jwt_secret {
-        Some(secret) => secret.as_bytes().to_vec(),
+        Some(secret) => secret.expose().as_bytes().to_vec(),
         None => load_or_create_secret(&settings.data_dir).with_context(|| {
             format!(
                 "preparing the JWT secret in {}",
@@ -66,33 +77,58 @@ fn token_service(settings: &Settings) -> anyhow::Result<JwtTokenService> {
     JwtTokenService::new(&secret, settings.jwt_ttl).context("CONDUIT_JWT_SECRET / CONDUIT_JWT_TTL")
 }
 
-/// Every use case, wired to the infrastructure.
+/// How long finished jobs and change events are kept.
+pub fn retention(settings: &Settings) -> Retention {
+    Retention {
+        completed_jobs: settings.job_retention,
+        failed_jobs: settings.job_failed_retention,
+        events: settings.event_retention,
+    }
+}
+
+/// The operators' view of the job queue (also what `conduit jobs` uses).
+pub fn job_service(settings: &Settings, db: &Arc<DieselDatabase>) -> Arc<dyn JobUseCases> {
+    Arc::new(JobService::new(
+        Arc::clone(db),
+        Arc::new(SystemClock),
+        retention(settings),
+    ))
+}
+
+/// The read cache the configuration asks for.
+fn read_cache(settings: &Settings) -> Arc<dyn ReadCache> {
+    if settings.cache_mb == 0 {
+        Arc::new(NoCache)
+    } else {
+        MokaReadCache::new(CacheSettings {
+            max_bytes: settings.cache_mb.saturating_mul(1024 * 1024),
+            time_to_live: settings.cache_ttl,
+        })
+    }
+}
+
+/// Every use case, wired to the infrastructure, on `cache`.
 ///
 /// # Errors
 /// When the token secret or the hasher cannot be prepared.
-pub fn services(settings: &Settings, db: &Arc<DieselDatabase>) -> anyhow::Result<Services> {
+pub fn services(
+    settings: &Settings,
+    db: &Arc<DieselDatabase>,
+    cache: Arc<dyn ReadCache>,
+    clock: Arc<dyn Clock>,
+) -> anyhow::Result<Services> {
     // Half the cores by default: a log-in flood then leaves the other half
     // to every other request.
     let hash_concurrency = match settings.hash_concurrency {
         0 => (cores() / 2).max(1),
         n => n,
     };
-    let hasher: Arc<dyn PasswordHasher> = Arc::new(Argon2Hasher::new(hash_concurrency)?);
+    let hasher: Arc<dyn PasswordHasher> =
+        Arc::new(Argon2Hasher::new(hash_concurrency, settings.hash_queue)?);
     let tokens: Arc<dyn TokenService> = Arc::new(token_service(settings)?);
-    let cache: Arc<dyn ReadCache> = if settings.cache_mb == 0 {
-        Arc::new(NoCache)
-    } else {
-        let cache = MokaReadCache::new(CacheSettings {
-            max_bytes: settings.cache_mb.saturating_mul(1024 * 1024),
-            time_to_live: settings.cache_ttl,
-        });
-        // Instances sharing a PostgreSQL database tell each other about writes.
-        if let DbTarget::Postgres(url) = &db_settings(settings).target {
-            sync_over_postgres(&cache, url)?;
-        }
-        cache
-    };
-    let storage = Storage::new(Arc::clone(db)).with_cache(cache);
+    let storage = Storage::new(Arc::clone(db))
+        .with_cache(cache)
+        .with_clock(clock);
     Ok(Services {
         users: Arc::new(UserService::new(storage.clone(), hasher, tokens)),
         profiles: Arc::new(ProfileService::new(storage.clone())),
@@ -100,7 +136,66 @@ pub fn services(settings: &Settings, db: &Arc<DieselDatabase>) -> anyhow::Result
         comments: Arc::new(CommentService::new(storage.clone())),
         tags: Arc::new(TagService::new(storage)),
         health: Arc::clone(db) as Arc<dyn HealthCheck>,
+        jobs: job_service(settings, db),
     })
+}
+
+/// Starts the background work under `supervisor`: the listener that brings
+/// other instances' events and enqueues (PostgreSQL), the job workers and
+/// the queue's maintenance.
+fn start_background(
+    settings: &Settings,
+    db: &Arc<DieselDatabase>,
+    cache: &Arc<dyn ReadCache>,
+    clock: &Arc<dyn Clock>,
+    observer: Arc<dyn JobObserver>,
+    supervisor: &Supervisor,
+) {
+    let subscribers: Vec<Arc<dyn EventSubscriber>> =
+        vec![Arc::new(CacheSync::new(Arc::clone(cache), db.origin()))];
+    if let Some(listener) = db.event_listener(subscribers) {
+        // Until the listener has caught up, other instances' writes could go unseen.
+        cache.set_trusted(false);
+        supervisor.spawn_blocking("events:listener", move |shutdown| listener.run(&shutdown));
+    }
+    if !settings.jobs {
+        return;
+    }
+    let retry = RetryPolicy {
+        base: settings.job_backoff_base,
+        ..RetryPolicy::default()
+    };
+    let handlers = JobHandlers::standard(Arc::clone(db), Arc::clone(clock), retention(settings));
+    JobRunner::new(
+        Arc::clone(db),
+        Arc::clone(clock),
+        handlers,
+        RunnerSettings {
+            worker: db.origin().to_owned(),
+            queues: settings.job_queues.0.clone(),
+            poll_interval: settings.job_poll_interval,
+            heartbeat_interval: settings.job_heartbeat,
+            retry,
+        },
+        db.wakeups(),
+        observer,
+    )
+    .start(supervisor);
+    Maintenance::new(
+        Arc::clone(db),
+        Arc::clone(clock),
+        MaintenanceSettings {
+            interval: Duration::from_secs(1),
+            rescue_after: settings.job_rescue_after,
+            retry,
+            periodic: vec![PeriodicJob {
+                name: "prune".to_owned(),
+                every: settings.job_prune_interval,
+                args: JobArgs::Prune,
+            }],
+        },
+    )
+    .start(supervisor);
 }
 
 /// The HTTP layer's settings from the configuration.
@@ -122,6 +217,7 @@ pub fn http_settings(settings: &Settings) -> HttpSettings {
         },
         readiness_timeout: settings.readiness_timeout,
         tls: settings.tls_cert.is_some(),
+        separate_metrics: settings.metrics_bind.is_some(),
     }
 }
 
@@ -151,21 +247,35 @@ pub fn tls_config(cert: &Path, key: &Path) -> anyhow::Result<rustls::ServerConfi
     Ok(config)
 }
 
-/// A bound, not yet running, server.
+/// A bound, not yet running, server, and its background work.
 pub struct Application {
     port: u16,
+    metrics_port: Option<u16>,
     server: actix_web::dev::Server,
+    operations: Option<actix_web::dev::Server>,
+    supervisor: Arc<Supervisor>,
+    grace: Duration,
+    jobs: Arc<dyn JobUseCases>,
+}
+
+/// Of the shutdown grace, what is left for the background tasks to give back
+/// unfinished work (release running jobs) before they are aborted.
+fn release_margin(grace: Duration) -> Duration {
+    (grace / 4).min(Duration::from_secs(2))
 }
 
 impl Application {
-    /// Opens the database, wires the services and binds the listener (port 0
-    /// picks a free port).
+    /// Opens the database, wires the services, starts the background work
+    /// and binds the listeners (port 0 picks a free port).
     ///
     /// # Errors
     /// When any of those steps fails.
     pub async fn build(settings: &Settings) -> anyhow::Result<Self> {
         let db = open_database(settings).await?;
-        let services = services(settings, &db)?;
+        let clock: Arc<dyn Clock> = Arc::new(SystemClock);
+        let cache = read_cache(settings);
+        let services = services(settings, &db, Arc::clone(&cache), Arc::clone(&clock))?;
+        let jobs = Arc::clone(&services.jobs);
         let state = WebState::new(http_settings(settings));
         let tls = match (&settings.tls_cert, &settings.tls_key) {
             (Some(cert), Some(key)) => Some(tls_config(cert, key)?),
@@ -178,6 +288,28 @@ impl Application {
             0 => cores(),
             n => n,
         };
+        let (operations, metrics_port) = match settings.metrics_bind {
+            Some(address) => {
+                let listener = TcpListener::bind(address)
+                    .with_context(|| format!("binding {address} (CONDUIT_METRICS_BIND)"))?;
+                let metrics_port = listener.local_addr()?.port();
+                let services = services.clone();
+                let state = Arc::clone(&state);
+                let server = actix_web::HttpServer::new(move || {
+                    conduit_web::operations_app(services.clone(), Arc::clone(&state))
+                })
+                .workers(1)
+                .disable_signals()
+                .listen(listener)?
+                .run();
+                tracing::info!(%address, port = metrics_port, "serving /metrics");
+                (Some(server), Some(metrics_port))
+            }
+            None => (None, None),
+        };
+        let supervisor = Arc::new(Supervisor::new());
+        let observer: Arc<dyn JobObserver> = Arc::clone(&state.metrics) as Arc<dyn JobObserver>;
+        start_background(settings, &db, &cache, &clock, observer, &supervisor);
         let server = actix_web::HttpServer::new(move || {
             conduit_web::app(services.clone(), Arc::clone(&state))
         })
@@ -187,9 +319,9 @@ impl Application {
         .client_request_timeout(settings.request_timeout)
         .client_disconnect_timeout(Duration::from_secs(1))
         .keep_alive(settings.keep_alive)
-        // On SIGTERM/SIGINT: stop accepting, let in-flight requests finish
-        // within the grace period, then stop the workers (which drops the
-        // services and with them the connection pool).
+        // Stopping is ours (`run_until_stopped`): in-flight requests get the
+        // grace to finish, while the background work stops beside them.
+        .disable_signals()
         .shutdown_timeout(settings.shutdown_grace.as_secs());
         let scheme = if tls.is_some() { "https" } else { "http" };
         let server = match tls {
@@ -197,12 +329,25 @@ impl Application {
             None => server.listen(listener)?,
         }
         .run();
-        tracing::info!(address = %settings.bind, port, workers, scheme, "listening");
-        Ok(Self { port, server })
+        tracing::info!(address = %settings.bind, port, workers, scheme, tasks = ?supervisor.task_names(), "listening");
+        Ok(Self {
+            port,
+            metrics_port,
+            server,
+            operations,
+            supervisor,
+            grace: settings.shutdown_grace,
+            jobs,
+        })
     }
 
     pub fn port(&self) -> u16 {
         self.port
+    }
+
+    /// The port of the operators' listener, when `CONDUIT_METRICS_BIND` is set.
+    pub fn metrics_port(&self) -> Option<u16> {
+        self.metrics_port
     }
 
     /// A handle to stop the server from elsewhere.
@@ -210,11 +355,91 @@ impl Application {
         self.server.handle()
     }
 
-    /// Serves until the process is told to stop (SIGTERM, SIGINT).
+    /// The job queue, as operators see it.
+    pub fn jobs(&self) -> Arc<dyn JobUseCases> {
+        Arc::clone(&self.jobs)
+    }
+
+    /// Serves until the process is told to stop (SIGTERM, SIGINT) or the
+    /// server is stopped through its handle. Then, within the shutdown
+    /// grace: in-flight requests finish, and the background tasks stop
+    /// (running jobs finish, or are released for a retry when the grace
+    /// runs out).
     ///
     /// # Errors
     /// When the server fails.
     pub async fn run_until_stopped(self) -> std::io::Result<()> {
-        self.server.await
+        let Self {
+            server,
+            operations,
+            supervisor,
+            grace,
+            ..
+        } = self;
+        let handle = server.handle();
+        let operations_handle = operations.as_ref().map(actix_web::dev::Server::handle);
+        if let Some(operations) = operations {
+            tokio::spawn(operations);
+        }
+        // The server runs only while its future is polled, stopping included.
+        let mut running = tokio::spawn(server);
+        let joined = |ended: Result<std::io::Result<()>, tokio::task::JoinError>| {
+            ended.unwrap_or_else(|error| Err(std::io::Error::other(error)))
+        };
+        let stopped_from_elsewhere = tokio::select! {
+            ended = &mut running => Some(joined(ended)),
+            () = termination() => None,
+        };
+        let result = match stopped_from_elsewhere {
+            Some(result) => result,
+            None => {
+                tracing::info!(grace = ?grace, "stopping: finishing requests and background work");
+                let ((), report) = tokio::join!(
+                    handle.stop(true),
+                    supervisor.stop(grace, release_margin(grace))
+                );
+                if !report.aborted.is_empty() {
+                    tracing::warn!(aborted = ?report.aborted, "background tasks outlived the grace");
+                }
+                joined(running.await)
+            }
+        };
+        // Stopped through the handle: the background work stops now.
+        supervisor.stop(grace, release_margin(grace)).await;
+        if let Some(operations) = operations_handle {
+            operations.stop(true).await;
+        }
+        result
+    }
+}
+
+/// Resolves at SIGTERM or SIGINT.
+async fn termination() {
+    #[cfg(unix)]
+    {
+        use tokio::signal::unix::{SignalKind, signal};
+        match (
+            signal(SignalKind::terminate()),
+            signal(SignalKind::interrupt()),
+        ) {
+            (Ok(mut terminate), Ok(mut interrupt)) => {
+                tokio::select! {
+                    _ = terminate.recv() => {}
+                    _ = interrupt.recv() => {}
+                }
+            }
+            _ => {
+                tracing::error!(
+                    "cannot listen for SIGTERM/SIGINT; stop the process by other means"
+                );
+                std::future::pending::<()>().await;
+            }
+        }
+    }
+    #[cfg(not(unix))]
+    {
+        if tokio::signal::ctrl_c().await.is_err() {
+            std::future::pending::<()>().await;
+        }
     }
 }

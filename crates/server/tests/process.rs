@@ -246,3 +246,240 @@ async fn a_bad_certificate_path_stops_startup_with_a_clear_message() {
     let stderr = String::from_utf8_lossy(&output.stderr);
     assert!(stderr.contains("/nonexistent/cert.pem"), "{stderr}");
 }
+
+// ------------------------------------------------------------------ jobs
+
+/// Runs `conduit <args>` against the server's database and returns what it printed.
+fn conduit(db: &TestDatabase, data: &Path, args: &[&str]) -> String {
+    let output = Command::new(env!("CARGO_BIN_EXE_conduit"))
+        .env_clear()
+        .env("CONDUIT_DATABASE_URL", db.url())
+        .env("CONDUIT_DATA_DIR", data)
+        .env("CONDUIT_LOG", "warn")
+        .args(args)
+        .output()
+        .expect("running conduit");
+    let stdout = String::from_utf8_lossy(&output.stdout).into_owned();
+    assert!(
+        output.status.success(),
+        "conduit {args:?} failed: {stdout}{}",
+        String::from_utf8_lossy(&output.stderr)
+    );
+    stdout
+}
+
+/// Enqueues one probe job; returns its id.
+fn probe(db: &TestDatabase, data: &Path, extra: &[&str]) -> String {
+    let mut args = vec!["jobs", "probe"];
+    args.extend_from_slice(extra);
+    let printed = conduit(db, data, &args);
+    printed.trim().rsplit(' ').next().expect("an id").to_owned()
+}
+
+/// A field of `conduit jobs show ID`.
+fn job_field(shown: &str, field: &str) -> String {
+    shown
+        .lines()
+        .find_map(|line| line.strip_prefix(&format!("{field}:")))
+        .map(|value| value.trim().to_owned())
+        .unwrap_or_else(|| panic!("no {field} in {shown}"))
+}
+
+/// Waits until the job is in `state`; returns `conduit jobs show` then.
+fn wait_for_state(
+    db: &TestDatabase,
+    data: &Path,
+    id: &str,
+    state: &str,
+    within: Duration,
+) -> String {
+    let deadline = Instant::now() + within;
+    loop {
+        let shown = conduit(db, data, &["jobs", "show", id]);
+        if job_field(&shown, "state") == state {
+            return shown;
+        }
+        assert!(
+            Instant::now() < deadline,
+            "job {id} never became {state}:\n{shown}"
+        );
+        std::thread::sleep(Duration::from_millis(100));
+    }
+}
+
+/// Quick heartbeats and rescues, so that a test sees them within seconds.
+const FAST_JOBS: [(&str, &str); 4] = [
+    ("CONDUIT_JOB_HEARTBEAT", "200ms"),
+    ("CONDUIT_JOB_RESCUE_AFTER", "2s"),
+    ("CONDUIT_JOB_POLL_INTERVAL", "100ms"),
+    ("CONDUIT_JOB_BACKOFF_BASE", "10ms"),
+];
+
+fn with_fast_jobs<'a>(extra: &[(&'a str, &'a str)]) -> Vec<(&'a str, &'a str)> {
+    let mut env = FAST_JOBS.to_vec();
+    env.extend_from_slice(extra);
+    env
+}
+
+#[tokio::test]
+async fn a_job_whose_server_is_killed_mid_run_completes_once_after_a_restart() {
+    let db = TestDatabase::new();
+    let data = tempfile::tempdir().unwrap();
+    let mut first = Server::start(
+        &db,
+        data.path(),
+        &with_fast_jobs(&[("CONDUIT_INSTANCE", "first")]),
+    );
+    let id = probe(&db, data.path(), &["--sleep", "3s"]);
+    wait_for_state(&db, data.path(), &id, "running", Duration::from_secs(10));
+
+    first.signal("-KILL");
+    first.wait_exit(Duration::from_secs(5));
+    let orphaned = conduit(&db, data.path(), &["jobs", "show", &id]);
+    assert_eq!(
+        job_field(&orphaned, "state"),
+        "running",
+        "nobody finished it:\n{orphaned}"
+    );
+    assert_eq!(job_field(&orphaned, "attempted by"), "first");
+
+    let second = Server::start(
+        &db,
+        data.path(),
+        &with_fast_jobs(&[("CONDUIT_INSTANCE", "second")]),
+    );
+    let done = wait_for_state(&db, data.path(), &id, "completed", Duration::from_secs(30));
+    assert_eq!(job_field(&done, "attempt"), "2 of 25", "{done}");
+    assert_eq!(job_field(&done, "attempted by"), "second", "{done}");
+    assert!(
+        done.contains("attempt 1 at")
+            && done.contains("rescued: worker first stopped heartbeating"),
+        "{done}"
+    );
+    // Completed once: the restarted instance ran it to the end exactly once.
+    let metrics = reqwest::get(second.url("/metrics"))
+        .await
+        .unwrap()
+        .text()
+        .await
+        .unwrap();
+    assert!(
+        metrics.contains(
+            "conduit_job_attempts_total{kind=\"probe\",outcome=\"completed\",queue=\"default\"} 1\n"
+        ),
+        "{metrics}"
+    );
+}
+
+#[tokio::test]
+async fn sigterm_lets_a_running_job_finish_within_the_grace() {
+    let db = TestDatabase::new();
+    let data = tempfile::tempdir().unwrap();
+    let mut server = Server::start(
+        &db,
+        data.path(),
+        &with_fast_jobs(&[("CONDUIT_SHUTDOWN_GRACE", "20s")]),
+    );
+    let id = probe(&db, data.path(), &["--sleep", "1500ms"]);
+    wait_for_state(&db, data.path(), &id, "running", Duration::from_secs(10));
+    server.signal("-TERM");
+    assert_eq!(server.wait_exit(Duration::from_secs(15)), Some(0));
+    let shown = conduit(&db, data.path(), &["jobs", "show", &id]);
+    assert_eq!(job_field(&shown, "state"), "completed", "{shown}");
+    assert_eq!(job_field(&shown, "attempt"), "1 of 25", "{shown}");
+}
+
+#[tokio::test]
+async fn sigterm_releases_a_running_job_for_a_retry_when_the_grace_runs_out() {
+    let db = TestDatabase::new();
+    let data = tempfile::tempdir().unwrap();
+    let mut server = Server::start(
+        &db,
+        data.path(),
+        &with_fast_jobs(&[("CONDUIT_SHUTDOWN_GRACE", "2s")]),
+    );
+    let id = probe(&db, data.path(), &["--sleep", "60s"]);
+    wait_for_state(&db, data.path(), &id, "running", Duration::from_secs(10));
+    let signalled = Instant::now();
+    server.signal("-TERM");
+    assert_eq!(server.wait_exit(Duration::from_secs(10)), Some(0));
+    let took = signalled.elapsed();
+    assert!(
+        took < Duration::from_secs(5),
+        "stopped within the grace, took {took:?}"
+    );
+    let shown = conduit(&db, data.path(), &["jobs", "show", &id]);
+    assert_eq!(job_field(&shown, "state"), "available", "{shown}");
+    assert_eq!(
+        job_field(&shown, "attempt"),
+        "0 of 25",
+        "the interrupted attempt does not count:\n{shown}"
+    );
+    assert!(
+        shown.contains("interrupted: the instance stopped"),
+        "{shown}"
+    );
+}
+
+#[tokio::test]
+async fn a_job_that_fails_every_attempt_is_discarded_and_listed_with_its_last_error() {
+    let db = TestDatabase::new();
+    let data = tempfile::tempdir().unwrap();
+    let _server = Server::start(&db, data.path(), &with_fast_jobs(&[]));
+    let fine = probe(&db, data.path(), &[]);
+    let doomed = probe(&db, data.path(), &["--fail", "10", "--attempts", "3"]);
+    wait_for_state(
+        &db,
+        data.path(),
+        &fine,
+        "completed",
+        Duration::from_secs(10),
+    );
+    let shown = wait_for_state(
+        &db,
+        data.path(),
+        &doomed,
+        "discarded",
+        Duration::from_secs(20),
+    );
+    assert_eq!(job_field(&shown, "attempt"), "3 of 3", "{shown}");
+    for attempt in 1..=3 {
+        assert!(
+            shown.contains(&format!("planned failure {attempt} of 10")),
+            "{shown}"
+        );
+    }
+
+    let listed = conduit(&db, data.path(), &["jobs", "list"]);
+    eprintln!("conduit jobs list:\n{listed}");
+    let line = listed
+        .lines()
+        .find(|line| line.split_whitespace().next() == Some(doomed.as_str()))
+        .unwrap_or_else(|| panic!("{listed}"));
+    assert!(
+        line.contains("discarded")
+            && line.contains("3/3")
+            && line.contains("planned failure 3 of 10"),
+        "{line}"
+    );
+    let discarded = conduit(&db, data.path(), &["jobs", "list", "--state", "discarded"]);
+    assert!(
+        discarded.contains(&doomed)
+            && !discarded
+                .lines()
+                .any(|line| line.starts_with(&format!("{fine} "))),
+        "{discarded}"
+    );
+
+    // An operator gives it another go: one more attempt, which fails again.
+    let retried = conduit(&db, data.path(), &["jobs", "retry", &doomed]);
+    assert!(retried.contains("available again"), "{retried}");
+    let shown = wait_for_state(
+        &db,
+        data.path(),
+        &doomed,
+        "discarded",
+        Duration::from_secs(20),
+    );
+    assert_eq!(job_field(&shown, "attempt"), "4 of 4", "{shown}");
+}

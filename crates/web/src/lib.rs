@@ -29,6 +29,7 @@ use conduit_application::FieldErrors;
 use conduit_application::articles::ArticleUseCases;
 use conduit_application::comments::CommentUseCases;
 use conduit_application::health::HealthCheck;
+use conduit_application::jobs::JobUseCases;
 use conduit_application::profiles::ProfileUseCases;
 use conduit_application::tags::TagUseCases;
 use conduit_application::users::UserUseCases;
@@ -52,6 +53,8 @@ pub struct Services {
     pub comments: Arc<dyn CommentUseCases>,
     pub tags: Arc<dyn TagUseCases>,
     pub health: Arc<dyn HealthCheck>,
+    /// For the queue's metrics.
+    pub jobs: Arc<dyn JobUseCases>,
 }
 
 /// HTTP settings the handlers need.
@@ -69,6 +72,8 @@ pub struct HttpSettings {
     pub readiness_timeout: Duration,
     /// Served over TLS: responses then carry `Strict-Transport-Security`.
     pub tls: bool,
+    /// `/metrics` is served on a listener of its own, not on the API's.
+    pub separate_metrics: bool,
 }
 
 impl Default for HttpSettings {
@@ -80,6 +85,7 @@ impl Default for HttpSettings {
             rate_limits: RateLimitSettings::default(),
             readiness_timeout: Duration::from_secs(2),
             tls: false,
+            separate_metrics: false,
         }
     }
 }
@@ -123,7 +129,7 @@ fn cors(settings: &HttpSettings) -> Cors {
     cors
 }
 
-/// The API routes, under `/api`.
+/// The API routes, under `/api`, and the health endpoints.
 pub fn api_routes(cfg: &mut web::ServiceConfig) {
     cfg.service(
         web::scope("/api")
@@ -174,8 +180,35 @@ pub fn api_routes(cfg: &mut web::ServiceConfig) {
             .service(web::resource("/tags").route(web::get().to(tags::get_tags))),
     )
     .service(web::resource("/health/live").route(web::get().to(health::live)))
-    .service(web::resource("/health/ready").route(web::get().to(health::ready)))
-    .service(web::resource("/metrics").route(web::get().to(health::metrics)));
+    .service(web::resource("/health/ready").route(web::get().to(health::ready)));
+}
+
+fn metrics_route(cfg: &mut web::ServiceConfig) {
+    cfg.service(web::resource("/metrics").route(web::get().to(health::metrics)));
+}
+
+/// The operators' listener (`CONDUIT_METRICS_BIND`): `/metrics` and the
+/// health endpoints, nothing of the API.
+pub fn operations_app(
+    services: Services,
+    state: Arc<WebState>,
+) -> App<
+    impl ServiceFactory<
+        ServiceRequest,
+        Config = (),
+        Response = ServiceResponse<impl MessageBody>,
+        Error = actix_web::Error,
+        InitError = (),
+    >,
+> {
+    App::new()
+        .app_data(Data::from(services.health))
+        .app_data(Data::from(services.jobs))
+        .app_data(Data::from(state))
+        .configure(metrics_route)
+        .service(web::resource("/health/live").route(web::get().to(health::live)))
+        .service(web::resource("/health/ready").route(web::get().to(health::ready)))
+        .default_service(web::to(not_found))
 }
 
 async fn not_found() -> HttpResponse {
@@ -197,6 +230,7 @@ pub fn app(
     >,
 > {
     let cors = cors(&state.settings);
+    let metrics_here = !state.settings.separate_metrics;
     App::new()
         .app_data(Data::from(services.users))
         .app_data(Data::from(services.profiles))
@@ -204,11 +238,17 @@ pub fn app(
         .app_data(Data::from(services.comments))
         .app_data(Data::from(services.tags))
         .app_data(Data::from(services.health))
+        .app_data(Data::from(services.jobs))
         .app_data(Data::from(state))
         .app_data(QueryConfig::default().error_handler(|_, _| {
             ApiError::validation(FieldErrors::single("query", "is invalid")).into()
         }))
         .configure(api_routes)
+        .configure(|cfg| {
+            if metrics_here {
+                metrics_route(cfg);
+            }
+        })
         .service(SwaggerUi::new("/swagger-ui/{_:.*}").url(OPENAPI_PATH, openapi::ApiDoc::openapi()))
         .service(web::redirect("/swagger-ui", "/swagger-ui/"))
         .default_service(web::to(not_found))

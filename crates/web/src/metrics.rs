@@ -1,13 +1,22 @@
 //! Prometheus metrics: requests by route and status, their latency, requests
-//! in flight, and the database pool. Served as text at `GET /metrics`.
+//! in flight, the database pool, and the job queue (jobs by queue and
+//! state, the age of the oldest due job, attempts by outcome and their run
+//! time). Served as text at `GET /metrics`.
 
 use std::sync::Arc;
 
+use chrono::{DateTime, Utc};
 use conduit_application::health::HealthCheck;
+use conduit_application::jobs::{JobObserver, QueueStats};
 use prometheus::{
-    Encoder, HistogramOpts, HistogramVec, IntCounterVec, IntGauge, IntGaugeVec, Opts, Registry,
-    TextEncoder,
+    Encoder, GaugeVec, HistogramOpts, HistogramVec, IntCounterVec, IntGauge, IntGaugeVec, Opts,
+    Registry, TextEncoder,
 };
+
+/// Run-time buckets of job attempts, in seconds.
+const JOB_BUCKETS: &[f64] = &[
+    0.001, 0.005, 0.01, 0.05, 0.1, 0.5, 1.0, 5.0, 10.0, 30.0, 60.0, 300.0,
+];
 
 /// Latency buckets in seconds: fine below 10 ms, where the API should live.
 const LATENCY_BUCKETS: &[f64] = &[
@@ -23,6 +32,10 @@ pub struct Metrics {
     in_flight: IntGauge,
     pool: IntGaugeVec,
     rate_limited: IntCounterVec,
+    jobs: IntGaugeVec,
+    oldest_due: GaugeVec,
+    attempts: IntCounterVec,
+    job_seconds: HistogramVec,
 }
 
 impl Metrics {
@@ -64,12 +77,50 @@ impl Metrics {
             &["limit"],
         )
         .expect("a valid counter");
+        let jobs = IntGaugeVec::new(
+            Opts::new(
+                "jobs",
+                "Pending and running jobs, by queue and state (sampled at each scrape).",
+            ),
+            &["queue", "state"],
+        )
+        .expect("a valid gauge");
+        let oldest_due = GaugeVec::new(
+            Opts::new(
+                "job_oldest_due_seconds",
+                "How long the oldest due, unclaimed job of each queue has waited.",
+            ),
+            &["queue"],
+        )
+        .expect("a valid gauge");
+        let attempts = IntCounterVec::new(
+            Opts::new(
+                "job_attempts_total",
+                "Job attempts run by this instance, by queue, kind and outcome \
+                 (completed, retryable, discarded, released).",
+            ),
+            &["queue", "kind", "outcome"],
+        )
+        .expect("a valid counter");
+        let job_seconds = HistogramVec::new(
+            HistogramOpts::new(
+                "job_run_seconds",
+                "Run time of job attempts on this instance, by queue and kind.",
+            )
+            .buckets(JOB_BUCKETS.to_vec()),
+            &["queue", "kind"],
+        )
+        .expect("a valid histogram");
         for collector in [
             Box::new(requests.clone()) as Box<dyn prometheus::core::Collector>,
             Box::new(latency.clone()),
             Box::new(in_flight.clone()),
             Box::new(pool.clone()),
             Box::new(rate_limited.clone()),
+            Box::new(jobs.clone()),
+            Box::new(oldest_due.clone()),
+            Box::new(attempts.clone()),
+            Box::new(job_seconds.clone()),
         ] {
             registry.register(collector).expect("unique metric names");
         }
@@ -80,6 +131,36 @@ impl Metrics {
             in_flight,
             pool,
             rate_limited,
+            jobs,
+            oldest_due,
+            attempts,
+            job_seconds,
+        }
+    }
+
+    /// Replaces the queue gauges with a sample taken at `now`.
+    pub fn set_queue_stats(&self, stats: &[QueueStats], now: DateTime<Utc>) {
+        self.jobs.reset();
+        self.oldest_due.reset();
+        for stat in stats {
+            for (state, count) in [
+                ("available", stat.available),
+                ("scheduled", stat.scheduled),
+                ("running", stat.running),
+                ("retryable", stat.retryable),
+            ] {
+                self.jobs
+                    .with_label_values(&[stat.queue.as_str(), state])
+                    .set(i64::try_from(count).unwrap_or(i64::MAX));
+            }
+            let waited = stat.oldest_due.map_or(0.0, |due| {
+                (now - due)
+                    .to_std()
+                    .map_or(0.0, |waited| waited.as_secs_f64())
+            });
+            self.oldest_due
+                .with_label_values(&[stat.queue.as_str()])
+                .set(waited);
         }
     }
 
@@ -120,6 +201,17 @@ impl Metrics {
             tracing::error!(%error, "encoding metrics");
         }
         String::from_utf8_lossy(&buffer).into_owned()
+    }
+}
+
+impl JobObserver for Metrics {
+    fn attempt_finished(&self, queue: &str, kind: &str, outcome: &'static str, seconds: f64) {
+        self.attempts
+            .with_label_values(&[queue, kind, outcome])
+            .inc();
+        self.job_seconds
+            .with_label_values(&[queue, kind])
+            .observe(seconds);
     }
 }
 

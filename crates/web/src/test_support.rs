@@ -13,6 +13,7 @@ use conduit_application::articles::MockArticleUseCases;
 use conduit_application::comments::MockCommentUseCases;
 use conduit_application::error::Cause;
 use conduit_application::health::MockHealthCheck;
+use conduit_application::jobs::MockJobUseCases;
 use conduit_application::profiles::MockProfileUseCases;
 use conduit_application::tags::MockTagUseCases;
 use conduit_application::users::MockUserUseCases;
@@ -41,6 +42,7 @@ pub struct Mocks {
     pub comments: MockCommentUseCases,
     pub tags: MockTagUseCases,
     pub health: MockHealthCheck,
+    pub jobs: MockJobUseCases,
 }
 
 impl Mocks {
@@ -71,15 +73,21 @@ impl Mocks {
             comments: Arc::new(self.comments),
             tags: Arc::new(self.tags),
             health: Arc::new(self.health),
+            jobs: Arc::new(self.jobs),
         }
     }
 
     /// Sends one request through the app built on these mocks. The mocks are
     /// dropped (and their call counts checked) before this returns.
     pub async fn send(self, request: TestRequest) -> Reply {
+        self.send_with(HttpSettings::default(), request).await
+    }
+
+    /// `send` with other HTTP settings (rate limits stay off).
+    pub async fn send_with(self, settings: HttpSettings, request: TestRequest) -> Reply {
         let state = WebState::new(HttpSettings {
             rate_limits: RateLimitSettings::off(),
-            ..HttpSettings::default()
+            ..settings
         });
         let app = test::init_service(crate::app(self.services(), state)).await;
         let (status, headers, bytes) =

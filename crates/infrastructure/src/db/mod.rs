@@ -7,6 +7,7 @@
 //! for each concrete connection.
 
 mod errors;
+mod listener;
 mod pool;
 mod repos;
 mod rows;
@@ -19,7 +20,9 @@ use diesel::prelude::*;
 use crate::error::InfrastructureError;
 
 pub use errors::is_busy;
-pub use pool::{BackendKind, DbSettings, DbTarget, PoolStatus};
+pub use listener::EventListener;
+pub use pool::{BackendKind, DbSettings, DbTarget, PoolStatus, default_instance_name};
+pub use repos::events::{EVENT_IDS_CHANNEL, EVENTS_CHANNEL, JOBS_CHANNEL, sequence_events};
 pub use unit_of_work::{DieselDatabase, DieselUow};
 
 /// A connection to whichever database the URL named.

@@ -75,6 +75,11 @@ pub struct DbSettings {
     pub statement_timeout: Duration,
     /// SQLite only: how long a writer waits for the file lock.
     pub busy_timeout: Duration,
+    /// SQLite only: most write units of work queued for the writer; beyond
+    /// it, writes fail at once with 503.
+    pub writer_queue: usize,
+    /// This instance's name, recorded with its events and the jobs it runs.
+    pub instance: String,
     /// When set, every connection the pool opens adds one to this counter per
     /// SQL statement it starts (after its own setup statements). Tests use it
     /// to prove that a use case costs a fixed number of queries. `None`, the
@@ -90,9 +95,21 @@ impl DbSettings {
             connect_timeout: Duration::from_secs(5),
             statement_timeout: Duration::from_secs(10),
             busy_timeout: Duration::from_secs(5),
+            writer_queue: 1024,
+            instance: default_instance_name(),
             query_counter: None,
         }
     }
+}
+
+/// `host:pid`, unique among the instances sharing a database.
+pub fn default_instance_name() -> String {
+    let host = std::fs::read_to_string("/proc/sys/kernel/hostname")
+        .ok()
+        .map(|name| name.trim().to_owned())
+        .filter(|name| !name.is_empty())
+        .unwrap_or_else(|| "conduit".to_owned());
+    format!("{host}:{}", std::process::id())
 }
 
 /// Opens connections of the configured backend and prepares each one.

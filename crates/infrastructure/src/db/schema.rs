@@ -80,6 +80,46 @@ diesel::table! {
     }
 }
 
+diesel::table! {
+    events (seq) {
+        seq -> BigInt,
+        id -> Nullable<BigInt>,
+        kind -> Text,
+        payload -> Text,
+        origin -> Text,
+        recorded_at -> Timestamp,
+    }
+}
+
+diesel::table! {
+    jobs (id) {
+        id -> BigInt,
+        queue -> Text,
+        kind -> Text,
+        payload -> Text,
+        state -> Text,
+        priority -> BigInt,
+        attempt -> BigInt,
+        max_attempts -> BigInt,
+        run_at -> Timestamp,
+        unique_key -> Nullable<Text>,
+        timeout_ms -> BigInt,
+        errors -> Text,
+        attempted_by -> Nullable<Text>,
+        created_at -> Timestamp,
+        attempted_at -> Nullable<Timestamp>,
+        heartbeat_at -> Nullable<Timestamp>,
+        finished_at -> Nullable<Timestamp>,
+    }
+}
+
+diesel::table! {
+    job_schedules (name) {
+        name -> Text,
+        next_run_at -> Timestamp,
+    }
+}
+
 diesel::joinable!(articles -> users (author_id));
 diesel::joinable!(comments -> users (author_id));
 diesel::joinable!(comments -> articles (article_id));

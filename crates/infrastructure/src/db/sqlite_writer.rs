@@ -7,19 +7,29 @@
 //! alone, and every unit is acknowledged only once the shared transaction
 //! has committed. One `BEGIN`/`COMMIT`, one set of file locks and one WAL
 //! append then serve many requests.
+//!
+//! The queue is bounded: when it is full a write fails at once with
+//! `Unavailable` (503 and `Retry-After`) instead of piling up, and a unit
+//! whose requester has gone (the client disconnected) is dropped unrun.
+//! Each unit's events are stored inside its savepoint, numbered from the
+//! counter: one writer, so ids follow the commit order.
 
 use std::panic::AssertUnwindSafe;
 use std::sync::mpsc;
 use std::sync::{Arc, Mutex, PoisonError};
+use std::thread::JoinHandle;
 use std::time::Duration;
 
 use conduit_application::error::{AppError, Cause};
-use conduit_application::ports::UnitOfWork;
+use conduit_application::events::Committed;
+use conduit_application::jobs::Wakeups;
+use conduit_application::ports::{Clock, UnitOfWork};
 use diesel::connection::{AnsiTransactionManager, Connection, TransactionManager};
 use diesel::r2d2::ManageConnection;
 
 use super::errors::is_busy;
 use super::pool::ConnectionManager;
+use super::unit_of_work::AfterCommit;
 use super::{DbConnection, DieselUow};
 
 /// Most units of work committed together.
@@ -32,35 +42,58 @@ const BUSY_RETRY_DELAYS: [Duration; 3] = [
 ];
 
 type Run = Box<dyn FnMut(&mut dyn UnitOfWork) -> Result<(), AppError> + Send>;
+type Outcome = Result<AfterCommit, AppError>;
 
 struct Job {
     run: Run,
-    done: tokio::sync::oneshot::Sender<Result<(), AppError>>,
+    done: tokio::sync::oneshot::Sender<Outcome>,
     span: tracing::Span,
 }
 
-/// The handle to the writer thread; dropping it stops the thread.
+/// The handle to the writer thread; dropping it stops the thread once it
+/// has finished the units already queued, and waits for it.
 pub(crate) struct SqliteWriter {
-    jobs: mpsc::Sender<Job>,
+    jobs: Option<mpsc::SyncSender<Job>>,
+    thread: Option<JoinHandle<()>>,
+    wakeups: Arc<Wakeups>,
+}
+
+/// How the writer thread stores events.
+struct Stamp {
+    origin: Arc<str>,
+    clock: Arc<dyn Clock>,
 }
 
 impl SqliteWriter {
-    /// Starts the writer thread, which opens its connection through `manager`.
-    pub(crate) fn start(manager: ConnectionManager) -> std::io::Result<Self> {
-        let (jobs, queue) = mpsc::channel::<Job>();
-        std::thread::Builder::new()
+    /// Starts the writer thread, which opens its connection through
+    /// `manager` and queues at most `capacity` units of work.
+    pub(crate) fn start(
+        manager: ConnectionManager,
+        capacity: usize,
+        origin: Arc<str>,
+        wakeups: Arc<Wakeups>,
+        clock: Arc<dyn Clock>,
+    ) -> std::io::Result<Self> {
+        let (jobs, queue) = mpsc::sync_channel::<Job>(capacity.max(1));
+        let stamp = Stamp { origin, clock };
+        let thread = std::thread::Builder::new()
             .name("sqlite-writer".to_owned())
-            .spawn(move || serve(&manager, &queue))?;
-        Ok(Self { jobs })
+            .spawn(move || serve(&manager, &queue, &stamp))?;
+        Ok(Self {
+            jobs: Some(jobs),
+            thread: Some(thread),
+            wakeups,
+        })
     }
 
     /// Runs `work` in the next batch and waits, without blocking, for its
     /// batch to commit.
-    pub(crate) async fn write<T, F>(&self, mut work: F) -> Result<T, AppError>
+    pub(crate) async fn write<T, F>(&self, mut work: F) -> Result<Committed<T>, AppError>
     where
         T: Send + 'static,
         F: FnMut(&mut dyn UnitOfWork) -> Result<T, AppError> + Send + 'static,
     {
+        let stopped = || AppError::Internal(Cause::from("the SQLite writer stopped"));
         let slot = Arc::new(Mutex::new(None));
         let filled = Arc::clone(&slot);
         let run: Run = Box::new(move |uow| {
@@ -69,25 +102,48 @@ impl SqliteWriter {
             Ok(())
         });
         let (done, committed) = tokio::sync::oneshot::channel();
-        self.jobs
-            .send(Job {
-                run,
-                done,
-                span: tracing::Span::current(),
-            })
-            .map_err(|_| AppError::Internal(Cause::from("the SQLite writer stopped")))?;
-        committed
-            .await
-            .map_err(|_| AppError::Internal(Cause::from("the SQLite writer stopped")))??;
-        slot.lock()
+        let job = Job {
+            run,
+            done,
+            span: tracing::Span::current(),
+        };
+        match self.jobs.as_ref().map(|jobs| jobs.try_send(job)) {
+            Some(Ok(())) => {}
+            Some(Err(mpsc::TrySendError::Full(_))) => {
+                return Err(AppError::Unavailable(Cause::from(
+                    "the SQLite writer's queue is full",
+                )));
+            }
+            Some(Err(mpsc::TrySendError::Disconnected(_))) | None => return Err(stopped()),
+        }
+        let after = committed.await.map_err(|_| stopped())??;
+        after.wake(&self.wakeups);
+        let value = slot
+            .lock()
             .unwrap_or_else(PoisonError::into_inner)
             .take()
-            .ok_or_else(|| AppError::Internal(Cause::from("a committed write left no result")))
+            .ok_or_else(|| AppError::Internal(Cause::from("a committed write left no result")))?;
+        Ok(Committed {
+            value,
+            events: after.events,
+        })
+    }
+}
+
+impl Drop for SqliteWriter {
+    fn drop(&mut self) {
+        // Closing the queue ends the thread's loop after the queued units.
+        drop(self.jobs.take());
+        if let Some(thread) = self.thread.take()
+            && thread.join().is_err()
+        {
+            tracing::error!("the SQLite writer thread panicked");
+        }
     }
 }
 
 /// The writer thread: takes whatever is queued, runs it as one batch, replies.
-fn serve(manager: &ConnectionManager, queue: &mpsc::Receiver<Job>) {
+fn serve(manager: &ConnectionManager, queue: &mpsc::Receiver<Job>, stamp: &Stamp) {
     let mut connection: Option<DbConnection> = None;
     while let Ok(first) = queue.recv() {
         let mut batch = vec![first];
@@ -96,6 +152,11 @@ fn serve(manager: &ConnectionManager, queue: &mpsc::Receiver<Job>) {
                 Ok(job) => batch.push(job),
                 Err(_) => break,
             }
+        }
+        // Nobody waits for these any more: not worth a write.
+        batch.retain(|job| !job.done.is_closed());
+        if batch.is_empty() {
+            continue;
         }
         let conn = match connection.as_mut() {
             Some(conn) => conn,
@@ -112,7 +173,7 @@ fn serve(manager: &ConnectionManager, queue: &mpsc::Receiver<Job>) {
                 }
             },
         };
-        let outcomes = run_batch(conn, &mut batch);
+        let outcomes = run_batch(conn, &mut batch, stamp);
         if <DbConnection as Connection>::TransactionManager::is_broken_transaction_manager(conn) {
             connection = None;
         }
@@ -125,10 +186,10 @@ fn serve(manager: &ConnectionManager, queue: &mpsc::Receiver<Job>) {
 
 /// Runs the batch in one transaction, again after a pause when another
 /// process holds the database lock.
-fn run_batch(conn: &mut DbConnection, batch: &mut [Job]) -> Vec<Result<(), AppError>> {
+fn run_batch(conn: &mut DbConnection, batch: &mut [Job], stamp: &Stamp) -> Vec<Outcome> {
     let mut delays = BUSY_RETRY_DELAYS.iter();
     loop {
-        match try_batch(conn, batch) {
+        match try_batch(conn, batch, stamp) {
             Err(AppError::Busy) => {
                 if let Some(delay) = delays.next() {
                     tracing::debug!(?delay, "database busy, retrying the batch");
@@ -162,16 +223,19 @@ fn diesel_error(error: diesel::result::Error) -> AppError {
     }
 }
 
-/// Runs a unit of work; a panic becomes an internal error.
-fn run_guarded(run: &mut Run, conn: &mut DbConnection) -> Result<(), AppError> {
-    std::panic::catch_unwind(AssertUnwindSafe(|| run(&mut DieselUow::new(conn)))).unwrap_or_else(
-        |_| {
-            tracing::error!("a write unit of work panicked");
-            Err(AppError::Internal(Cause::from(
-                "a write unit of work panicked",
-            )))
-        },
-    )
+/// Runs a unit of work and stores its events; a panic becomes an internal error.
+fn run_guarded(run: &mut Run, conn: &mut DbConnection, stamp: &Stamp) -> Outcome {
+    std::panic::catch_unwind(AssertUnwindSafe(|| {
+        let mut uow = DieselUow::writing(conn, &stamp.origin);
+        run(&mut uow)?;
+        uow.finish(stamp.clock.now())
+    }))
+    .unwrap_or_else(|_| {
+        tracing::error!("a write unit of work panicked");
+        Err(AppError::Internal(Cause::from(
+            "a write unit of work panicked",
+        )))
+    })
 }
 
 /// One attempt: `BEGIN IMMEDIATE`, each job in a savepoint, `COMMIT`. The
@@ -179,7 +243,8 @@ fn run_guarded(run: &mut Run, conn: &mut DbConnection) -> Result<(), AppError> {
 fn try_batch(
     conn: &mut DbConnection,
     batch: &mut [Job],
-) -> Result<Vec<Result<(), AppError>>, AppError> {
+    stamp: &Stamp,
+) -> Result<Vec<Outcome>, AppError> {
     type Manager = <DbConnection as Connection>::TransactionManager;
     let DbConnection::Sqlite(inner) = conn else {
         return Err(AppError::Internal(Cause::from(
@@ -191,7 +256,7 @@ fn try_batch(
     if let [job] = batch {
         // Alone, the unit of work needs no savepoint: the transaction is its own.
         let _entered = job.span.enter();
-        let outcome = run_guarded(&mut job.run, conn);
+        let outcome = run_guarded(&mut job.run, conn, stamp);
         if outcome.is_err() {
             let _ = Manager::rollback_transaction(conn);
             return match outcome {
@@ -213,7 +278,7 @@ fn try_batch(
             let _ = Manager::rollback_transaction(conn);
             return Err(diesel_error(error));
         }
-        let outcome = run_guarded(&mut job.run, conn);
+        let outcome = run_guarded(&mut job.run, conn, stamp);
         if matches!(outcome, Err(AppError::Busy)) {
             // Contention on the database lock concerns the whole transaction:
             // the batch is run again.

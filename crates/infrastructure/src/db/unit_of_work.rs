@@ -6,20 +6,23 @@ use std::sync::Arc;
 use std::time::Duration;
 
 use conduit_application::error::{AppError, Cause};
-
-use crate::error::InfrastructureError;
+use conduit_application::events::{Committed, DomainEvent, EventSubscriber};
+use conduit_application::jobs::Wakeups;
 use conduit_application::ports::{
-    ArticleRepository, CommentRepository, Database, FollowRepository, TagRepository, UnitOfWork,
-    UserRepository,
+    ArticleRepository, Clock, CommentRepository, Database, EventRepository, FollowRepository,
+    JobRepository, SystemClock, TagRepository, UnitOfWork, UserRepository,
 };
 use diesel::connection::{Connection, TransactionManager};
 use diesel::r2d2::{Pool, PooledConnection};
 use tokio::sync::Semaphore;
 
 use super::errors::is_busy;
+use super::listener::EventListener;
 use super::pool::{BackendKind, ConnectionManager, DbSettings, PoolStatus};
+use super::repos::events::{announce, store_events};
 use super::sqlite_writer::SqliteWriter;
 use super::{DbConnection, ping, run_migrations};
+use crate::error::InfrastructureError;
 
 /// How often a write that met a locked database is run again, and the pause
 /// before each new try.
@@ -29,14 +32,80 @@ const BUSY_RETRY_DELAYS: [Duration; 3] = [
     Duration::from_millis(200),
 ];
 
-/// The repositories of one unit of work, all on one connection.
+/// The repositories of one unit of work, all on one connection, and what
+/// the unit of work changed: its events and the queues it enqueued jobs in.
 pub struct DieselUow<'a> {
     pub(crate) conn: &'a mut DbConnection,
+    /// `None` for a read: a read records nothing.
+    writes: Option<Writes<'a>>,
+}
+
+struct Writes<'a> {
+    origin: &'a str,
+    events: Vec<DomainEvent>,
+    queues: Vec<String>,
+}
+
+/// What a write unit of work leaves to do once its transaction has committed.
+#[derive(Debug, Default)]
+pub(crate) struct AfterCommit {
+    pub(crate) events: Vec<DomainEvent>,
+    pub(crate) queues: Vec<String>,
+}
+
+impl AfterCommit {
+    /// Wakes this instance's workers of the queues that got jobs.
+    pub(crate) fn wake(&self, wakeups: &Wakeups) {
+        for queue in &self.queues {
+            wakeups.wake(queue);
+        }
+    }
 }
 
 impl<'a> DieselUow<'a> {
+    /// A unit of work that only reads.
     pub fn new(conn: &'a mut DbConnection) -> Self {
-        Self { conn }
+        Self { conn, writes: None }
+    }
+
+    /// A unit of work inside a write transaction, whose events are recorded
+    /// as coming from `origin`.
+    pub(crate) fn writing(conn: &'a mut DbConnection, origin: &'a str) -> Self {
+        Self {
+            conn,
+            writes: Some(Writes {
+                origin,
+                events: Vec::new(),
+                queues: Vec::new(),
+            }),
+        }
+    }
+
+    /// Notes that a job went to `queue`, to wake its workers after the commit.
+    pub(crate) fn job_enqueued(&mut self, queue: &str) {
+        if let Some(writes) = &mut self.writes
+            && !writes.queues.iter().any(|known| known == queue)
+        {
+            writes.queues.push(queue.to_owned());
+        }
+    }
+
+    /// Stores the recorded events and announces them and the enqueued jobs,
+    /// still inside the transaction; answers what to do after the commit.
+    pub(crate) fn finish(
+        self,
+        now: chrono::DateTime<chrono::Utc>,
+    ) -> Result<AfterCommit, AppError> {
+        let Some(writes) = self.writes else {
+            return Ok(AfterCommit::default());
+        };
+        store_events(self.conn, &writes.events, writes.origin, now).map_err(transaction_error)?;
+        announce(self.conn, !writes.events.is_empty(), &writes.queues)
+            .map_err(transaction_error)?;
+        Ok(AfterCommit {
+            events: writes.events,
+            queues: writes.queues,
+        })
     }
 }
 
@@ -56,6 +125,21 @@ impl UnitOfWork for DieselUow<'_> {
     fn comments(&mut self) -> &mut dyn CommentRepository {
         self
     }
+    fn jobs(&mut self) -> &mut dyn JobRepository {
+        self
+    }
+    fn events(&mut self) -> &mut dyn EventRepository {
+        self
+    }
+    fn record(&mut self, event: DomainEvent) {
+        match &mut self.writes {
+            Some(writes) => writes.events.push(event),
+            None => tracing::error!(
+                kind = event.kind(),
+                "a read unit of work recorded an event; it is dropped"
+            ),
+        }
+    }
 }
 
 /// The application's `Database`, backed by Diesel.
@@ -70,6 +154,12 @@ pub struct DieselDatabase {
     /// them in groups (see `sqlite_writer`), shared by every clone.
     sqlite_writer: Option<Arc<SqliteWriter>>,
     connect_timeout: Duration,
+    /// This instance, as recorded with its events and jobs.
+    origin: Arc<str>,
+    settings: DbSettings,
+    /// This instance's job workers, woken when a commit enqueued jobs.
+    wakeups: Arc<Wakeups>,
+    clock: Arc<dyn Clock>,
 }
 
 impl DieselDatabase {
@@ -89,19 +179,59 @@ impl DieselDatabase {
         let pool_size = usize::try_from(settings.pool_size).map_err(|_| {
             InfrastructureError::Invalid("the pool size does not fit in memory".to_owned())
         })?;
+        let origin: Arc<str> = Arc::from(settings.instance.as_str());
+        let wakeups = Wakeups::new();
+        let clock: Arc<dyn Clock> = Arc::new(SystemClock);
         Ok(Self {
             pool,
             backend,
             permits: Arc::new(Semaphore::new(pool_size)),
             sqlite_writer: match backend {
                 BackendKind::Sqlite => Some(Arc::new(
-                    SqliteWriter::start(ConnectionManager::new(settings.clone()))
-                        .map_err(InfrastructureError::io("starting the SQLite writer"))?,
+                    SqliteWriter::start(
+                        ConnectionManager::new(settings.clone()),
+                        settings.writer_queue,
+                        Arc::clone(&origin),
+                        Arc::clone(&wakeups),
+                        Arc::clone(&clock),
+                    )
+                    .map_err(InfrastructureError::io("starting the SQLite writer"))?,
                 )),
                 BackendKind::Postgres => None,
             },
             connect_timeout: settings.connect_timeout,
+            origin,
+            wakeups,
+            clock,
+            settings,
         })
+    }
+
+    /// With PostgreSQL, the listener that brings this instance the other
+    /// instances' events and enqueues (run it under the supervisor); with
+    /// SQLite there are no other instances, and no listener.
+    pub fn event_listener(
+        &self,
+        subscribers: Vec<Arc<dyn EventSubscriber>>,
+    ) -> Option<EventListener> {
+        match self.backend {
+            BackendKind::Postgres => Some(EventListener::new(
+                ConnectionManager::new(self.settings.clone()),
+                subscribers,
+                self.wakeups(),
+            )),
+            BackendKind::Sqlite => None,
+        }
+    }
+
+    /// This instance's name, as recorded with its events and jobs.
+    pub fn origin(&self) -> &str {
+        &self.origin
+    }
+
+    /// What wakes this instance's job workers.
+    pub fn wakeups(&self) -> Arc<Wakeups> {
+        Arc::clone(&self.wakeups)
     }
 
     pub fn backend(&self) -> BackendKind {
@@ -184,19 +314,24 @@ impl DieselDatabase {
     }
 }
 
-/// Runs `work` in a transaction on `conn` (PostgreSQL: SQLite writes go
-/// through `SqliteWriter`).
+/// Runs `work` in a transaction on `conn`, with its events stored and
+/// announced before the commit (PostgreSQL: SQLite writes go through
+/// `SqliteWriter`).
 fn in_transaction<T>(
     conn: &mut DbConnection,
+    origin: &str,
+    now: chrono::DateTime<chrono::Utc>,
     work: &mut dyn FnMut(&mut dyn UnitOfWork) -> Result<T, AppError>,
-) -> Result<T, AppError> {
+) -> Result<(T, AfterCommit), AppError> {
     let begun = <DbConnection as Connection>::TransactionManager::begin_transaction(conn);
     begun.map_err(transaction_error)?;
-    match work(&mut DieselUow::new(conn)) {
-        Ok(value) => {
+    let mut uow = DieselUow::writing(conn, origin);
+    let done = work(&mut uow).and_then(|value| Ok((value, uow.finish(now)?)));
+    match done {
+        Ok(done) => {
             <DbConnection as Connection>::TransactionManager::commit_transaction(conn)
                 .map_err(transaction_error)?;
-            Ok(value)
+            Ok(done)
         }
         Err(error) => {
             // A failed rollback leaves the connection marked broken; the pool
@@ -211,7 +346,7 @@ fn in_transaction<T>(
     }
 }
 
-fn transaction_error(error: diesel::result::Error) -> AppError {
+pub(crate) fn transaction_error(error: diesel::result::Error) -> AppError {
     if is_busy(&error) {
         AppError::Busy
     } else {
@@ -228,7 +363,7 @@ impl Database for DieselDatabase {
         self.with_connection(move |conn| work(&mut DieselUow::new(conn)))
     }
 
-    async fn write<T, F>(&self, mut work: F) -> Result<T, AppError>
+    async fn write<T, F>(&self, mut work: F) -> Result<Committed<T>, AppError>
     where
         T: Send + 'static,
         F: FnMut(&mut dyn UnitOfWork) -> Result<T, AppError> + Send + 'static,
@@ -238,9 +373,11 @@ impl Database for DieselDatabase {
         }
         let mut delays = BUSY_RETRY_DELAYS.iter();
         loop {
+            let origin = Arc::clone(&self.origin);
+            let now = self.clock.now();
             let (result, returned) = self
                 .with_connection(move |conn| {
-                    let result = in_transaction(conn, &mut work);
+                    let result = in_transaction(conn, &origin, now, &mut work);
                     Ok((result, work))
                 })
                 .await?;
@@ -250,7 +387,14 @@ impl Database for DieselDatabase {
                     tracing::debug!(?delay, "database busy, retrying the transaction");
                     tokio::time::sleep(*delay).await;
                 }
-                (result, _) => return result,
+                (Ok((value, after)), _) => {
+                    after.wake(&self.wakeups);
+                    return Ok(Committed {
+                        value,
+                        events: after.events,
+                    });
+                }
+                (Err(error), _) => return Err(error),
             }
         }
     }

@@ -4,6 +4,7 @@ use actix_web::HttpResponse;
 use actix_web::http::header;
 use actix_web::web::Data;
 use conduit_application::health::HealthCheck;
+use conduit_application::jobs::JobUseCases;
 use serde::Serialize;
 use utoipa::ToSchema;
 
@@ -54,7 +55,17 @@ pub async fn ready(
     tag = "Operations",
     responses((status = 200, description = "Metrics", body = String, content_type = "text/plain"))
 )]
-pub async fn metrics(health: Data<dyn HealthCheck>, state: Data<WebState>) -> HttpResponse {
+pub async fn metrics(
+    health: Data<dyn HealthCheck>,
+    jobs: Data<dyn JobUseCases>,
+    state: Data<WebState>,
+) -> HttpResponse {
+    // The queue's gauges are sampled now; a database that does not answer
+    // leaves them as last sampled rather than failing the scrape.
+    match jobs.stats().await {
+        Ok(stats) => state.metrics.set_queue_stats(&stats, chrono::Utc::now()),
+        Err(error) => tracing::warn!(%error, "sampling the job queue for metrics failed"),
+    }
     HttpResponse::Ok()
         .insert_header((
             header::CONTENT_TYPE,
@@ -70,6 +81,7 @@ mod tests {
     use conduit_application::AppError;
     use conduit_application::error::Cause;
     use conduit_application::health::PoolUsage;
+    use conduit_application::jobs::QueueStats;
 
     use crate::test_support::Mocks;
 
@@ -112,6 +124,7 @@ mod tests {
             open: 5,
             idle: 2,
         });
+        mocks.jobs.expect_stats().returning(|| Ok(Vec::new()));
         let reply = mocks.send(TestRequest::get().uri("/metrics")).await;
         assert_eq!(reply.status, StatusCode::OK);
         assert!(
@@ -126,5 +139,57 @@ mod tests {
                 .text
                 .contains("conduit_db_pool_connections{state=\"max\"} 8")
         );
+    }
+
+    #[actix_web::test]
+    async fn metrics_sample_the_job_queue_at_each_scrape() {
+        let mut mocks = Mocks::anonymous();
+        mocks
+            .health
+            .expect_pool_usage()
+            .returning(PoolUsage::default);
+        mocks.jobs.expect_stats().times(1).returning(|| {
+            Ok(vec![QueueStats {
+                queue: "default".to_owned(),
+                available: 3,
+                scheduled: 1,
+                running: 2,
+                retryable: 0,
+                oldest_due: Some(chrono::Utc::now() - chrono::Duration::seconds(90)),
+            }])
+        });
+        let reply = mocks.send(TestRequest::get().uri("/metrics")).await;
+        for line in [
+            "conduit_jobs{queue=\"default\",state=\"available\"} 3",
+            "conduit_jobs{queue=\"default\",state=\"scheduled\"} 1",
+            "conduit_jobs{queue=\"default\",state=\"running\"} 2",
+            "conduit_jobs{queue=\"default\",state=\"retryable\"} 0",
+        ] {
+            assert!(reply.text.contains(line), "{line} in {}", reply.text);
+        }
+        let waited: f64 = reply
+            .text
+            .lines()
+            .find_map(|line| {
+                line.strip_prefix("conduit_job_oldest_due_seconds{queue=\"default\"} ")
+            })
+            .and_then(|value| value.parse().ok())
+            .unwrap_or_else(|| panic!("{}", reply.text));
+        assert!((89.0..120.0).contains(&waited), "{waited}");
+    }
+
+    #[actix_web::test]
+    async fn metrics_on_their_own_listener_are_not_on_the_api_one() {
+        let mocks = Mocks::anonymous();
+        let reply = mocks
+            .send_with(
+                crate::HttpSettings {
+                    separate_metrics: true,
+                    ..crate::HttpSettings::default()
+                },
+                TestRequest::get().uri("/metrics"),
+            )
+            .await;
+        assert_eq!(reply.status, StatusCode::NOT_FOUND);
     }
 }

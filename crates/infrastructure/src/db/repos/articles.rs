@@ -325,7 +325,7 @@ fn favorite(
     user: i64,
     article: i64,
     now: DateTime<Utc>,
-) -> QueryResult<()> {
+) -> QueryResult<bool> {
     let row = (
         favorites::user_id.eq(user),
         favorites::article_id.eq(article),
@@ -340,17 +340,17 @@ fn favorite(
             .set(articles::favorites_count.eq(articles::favorites_count + 1))
             .execute(conn)?;
     }
-    Ok(())
+    Ok(inserted > 0)
 }
 
-fn unfavorite(conn: &mut DbConnection, user: i64, article: i64) -> QueryResult<()> {
+fn unfavorite(conn: &mut DbConnection, user: i64, article: i64) -> QueryResult<bool> {
     let deleted = diesel::delete(favorites::table.find((user, article))).execute(conn)?;
     if deleted > 0 {
         diesel::update(articles::table.find(article))
             .set(articles::favorites_count.eq(articles::favorites_count - 1))
             .execute(conn)?;
     }
-    Ok(())
+    Ok(deleted > 0)
 }
 
 impl ArticleRepository for DieselUow<'_> {
@@ -452,11 +452,11 @@ impl ArticleRepository for DieselUow<'_> {
         user: UserId,
         article: ArticleId,
         now: DateTime<Utc>,
-    ) -> Result<(), RepoError> {
+    ) -> Result<bool, RepoError> {
         favorite(self.conn, user.0, article.0, now).or_repo_error()
     }
 
-    fn unfavorite(&mut self, user: UserId, article: ArticleId) -> Result<(), RepoError> {
+    fn unfavorite(&mut self, user: UserId, article: ArticleId) -> Result<bool, RepoError> {
         unfavorite(self.conn, user.0, article.0).or_repo_error()
     }
 

@@ -16,33 +16,25 @@ impl FollowRepository for DieselUow<'_> {
         follower: UserId,
         followee: UserId,
         now: DateTime<Utc>,
-    ) -> Result<(), RepoError> {
+    ) -> Result<bool, RepoError> {
         let row = (
             follows::follower_id.eq(follower.0),
             follows::followee_id.eq(followee.0),
             follows::created_at.eq(now.naive_utc()),
         );
-        per_backend!(self.conn, |conn| diesel::insert_into(follows::table)
+        let inserted = per_backend!(self.conn, |conn| diesel::insert_into(follows::table)
             .values(row)
             .on_conflict_do_nothing()
             .execute(conn))
         .or_repo_error()?;
-        Ok(())
+        Ok(inserted > 0)
     }
 
-    fn unfollow(&mut self, follower: UserId, followee: UserId) -> Result<(), RepoError> {
-        diesel::delete(follows::table.find((follower.0, followee.0)))
+    fn unfollow(&mut self, follower: UserId, followee: UserId) -> Result<bool, RepoError> {
+        let deleted = diesel::delete(follows::table.find((follower.0, followee.0)))
             .execute(self.conn)
             .or_repo_error()?;
-        Ok(())
-    }
-
-    fn is_following(&mut self, follower: UserId, followee: UserId) -> Result<bool, RepoError> {
-        diesel::select(diesel::dsl::exists(
-            follows::table.find((follower.0, followee.0)),
-        ))
-        .get_result(self.conn)
-        .or_repo_error()
+        Ok(deleted > 0)
     }
 
     fn following_among(

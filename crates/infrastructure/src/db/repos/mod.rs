@@ -4,6 +4,8 @@
 
 mod articles;
 mod comments;
+pub(crate) mod events;
 mod follows;
+mod jobs;
 mod tags;
 mod users;

@@ -1,0 +1,219 @@
+//! The change events' table: stored with the transaction that recorded them,
+//! read back in id order.
+//!
+//! SQLite gives each event its id as it is stored: there is one writer, so
+//! ids follow the commit order. PostgreSQL stores events without an id and
+//! lets [`sequence_events`] number them once they are visible, in the order
+//! they became visible; until then readers do not see them.
+
+use chrono::{DateTime, NaiveDateTime, Utc};
+use conduit_application::error::{Cause, RepoError};
+use conduit_application::events::{DomainEvent, EventId, StoredEvent};
+use conduit_application::ports::EventRepository;
+use diesel::prelude::*;
+use diesel::sql_types::{BigInt, Nullable};
+
+use crate::db::errors::OrRepoError;
+use crate::db::rows::utc;
+use crate::db::schema::{counters, events};
+use crate::db::{DbConnection, DieselUow, per_backend};
+
+/// The counter holding the last event id given out.
+const EVENT_IDS: &str = "event_ids";
+/// Most events numbered by one sequencing round.
+const SEQUENCE_BATCH: i64 = 5_000;
+
+/// The channel a committed write's events are announced on (PostgreSQL).
+pub const EVENTS_CHANNEL: &str = "conduit_events";
+/// The channel on which newly numbered events are announced, with the
+/// highest id as payload (PostgreSQL).
+pub const EVENT_IDS_CHANNEL: &str = "conduit_event_ids";
+/// The channel on which an enqueue is announced, with the queue as payload.
+pub const JOBS_CHANNEL: &str = "conduit_jobs";
+
+#[derive(Queryable, Selectable)]
+#[diesel(table_name = events)]
+struct EventRow {
+    id: Option<i64>,
+    payload: String,
+    origin: String,
+    recorded_at: NaiveDateTime,
+}
+
+#[derive(Insertable)]
+#[diesel(table_name = events)]
+struct NewEventRow<'a> {
+    id: Option<i64>,
+    kind: &'a str,
+    payload: String,
+    origin: &'a str,
+    recorded_at: NaiveDateTime,
+}
+
+fn stored(row: EventRow) -> Result<StoredEvent, RepoError> {
+    let event = serde_json::from_str(&row.payload).map_err(|error| {
+        RepoError::Other(Cause::from(format!(
+            "event {:?} cannot be read: {error}",
+            row.id
+        )))
+    })?;
+    Ok(StoredEvent {
+        id: EventId(row.id.unwrap_or_default()),
+        event,
+        origin: row.origin,
+        recorded_at: utc(row.recorded_at),
+    })
+}
+
+/// Stores the events of a unit of work inside its transaction; with
+/// PostgreSQL, also asks (inside the transaction, so delivered at commit)
+/// for them to be numbered, and wakes the workers of the queues that got jobs.
+pub(crate) fn store_events(
+    conn: &mut DbConnection,
+    recorded: &[DomainEvent],
+    origin: &str,
+    now: DateTime<Utc>,
+) -> QueryResult<()> {
+    if recorded.is_empty() {
+        return Ok(());
+    }
+    let first_id = match conn {
+        // The one writer numbers its events in commit order.
+        DbConnection::Sqlite(_) => {
+            let count = i64::try_from(recorded.len()).unwrap_or(i64::MAX);
+            let last = diesel::update(counters::table.find(EVENT_IDS))
+                .set(counters::value.eq(counters::value + count))
+                .returning(counters::value)
+                .get_result::<i64>(conn)?;
+            Some(last - count + 1)
+        }
+        DbConnection::Postgres(_) => None,
+    };
+    let now = now.naive_utc();
+    let mut rows = Vec::with_capacity(recorded.len());
+    for (offset, event) in (0_i64..).zip(recorded) {
+        let payload = serde_json::to_string(event)
+            .map_err(|error| diesel::result::Error::SerializationError(Box::new(error)))?;
+        rows.push(NewEventRow {
+            id: first_id.map(|first| first + offset),
+            kind: event.kind(),
+            payload,
+            origin,
+            recorded_at: now,
+        });
+    }
+    per_backend!(conn, |conn| diesel::insert_into(events::table)
+        .values(&rows)
+        .execute(conn))?;
+    Ok(())
+}
+
+/// Announces, inside the transaction, that it stored events and enqueued
+/// jobs in `queues` (PostgreSQL: `NOTIFY` is delivered at commit, and not
+/// at all on a rollback).
+pub(crate) fn announce(
+    conn: &mut DbConnection,
+    has_events: bool,
+    queues: &[String],
+) -> QueryResult<()> {
+    let DbConnection::Postgres(pg) = conn else {
+        return Ok(());
+    };
+    if !has_events && queues.is_empty() {
+        return Ok(());
+    }
+    let mut calls: Vec<String> = Vec::new();
+    if has_events {
+        calls.push(format!("pg_notify('{EVENTS_CHANNEL}', '')"));
+    }
+    for (index, _) in queues.iter().enumerate() {
+        calls.push(format!("pg_notify('{JOBS_CHANNEL}', ${})", index + 1));
+    }
+    let mut query = diesel::sql_query(format!("SELECT {}", calls.join(", "))).into_boxed();
+    for queue in queues {
+        query = query.bind::<diesel::sql_types::Text, _>(queue.clone());
+    }
+    query.execute(pg)?;
+    Ok(())
+}
+
+/// One sequencing round (PostgreSQL): numbers the visible events that have
+/// no id yet, in `seq` order, after the last id given out. Rounds are
+/// serialized by an advisory lock, so ids only ever grow in the order rows
+/// became visible. Announces the highest id when it numbered any. Answers
+/// the highest id given out so far.
+///
+/// # Errors
+/// When the database fails.
+pub fn sequence_events(conn: &mut diesel::PgConnection) -> QueryResult<i64> {
+    use diesel::connection::Connection;
+
+    #[derive(QueryableByName)]
+    struct Last {
+        #[diesel(sql_type = Nullable<BigInt>)]
+        value: Option<i64>,
+    }
+
+    conn.transaction(|conn| {
+        diesel::sql_query("SELECT pg_advisory_xact_lock(hashtext('conduit_event_sequencer'))")
+            .execute(conn)?;
+        let numbered: Vec<Last> = diesel::sql_query(format!(
+            "WITH pending AS ( \
+                 SELECT seq, row_number() OVER (ORDER BY seq) AS n \
+                 FROM events WHERE id IS NULL ORDER BY seq LIMIT {SEQUENCE_BATCH}), \
+             base AS (SELECT value FROM counters WHERE name = '{EVENT_IDS}'), \
+             assigned AS ( \
+                 UPDATE events SET id = base.value + pending.n \
+                 FROM pending, base WHERE events.seq = pending.seq RETURNING events.id) \
+             UPDATE counters SET value = value + (SELECT count(*) FROM assigned) \
+             WHERE name = '{EVENT_IDS}' AND (SELECT count(*) FROM assigned) > 0 \
+             RETURNING value"
+        ))
+        .load(conn)?;
+        if let Some(last) = numbered.first().and_then(|row| row.value) {
+            diesel::sql_query(format!("SELECT pg_notify('{EVENT_IDS_CHANNEL}', $1)"))
+                .bind::<diesel::sql_types::Text, _>(last.to_string())
+                .execute(conn)?;
+            return Ok(last);
+        }
+        counters::table
+            .find(EVENT_IDS)
+            .select(counters::value)
+            .first(conn)
+    })
+}
+
+impl EventRepository for DieselUow<'_> {
+    fn after(&mut self, after: EventId, limit: usize) -> Result<Vec<StoredEvent>, RepoError> {
+        let rows = events::table
+            .filter(events::id.gt(after.0))
+            .order(events::id.asc())
+            .limit(i64::try_from(limit).unwrap_or(i64::MAX))
+            .select(EventRow::as_select())
+            .load(self.conn)
+            .or_repo_error()?;
+        rows.into_iter().map(stored).collect()
+    }
+
+    fn latest(&mut self) -> Result<EventId, RepoError> {
+        counters::table
+            .find(EVENT_IDS)
+            .select(counters::value)
+            .first(self.conn)
+            .optional()
+            .or_repo_error()
+            .map(|last| EventId(last.unwrap_or(0)))
+    }
+
+    fn prune(&mut self, before: DateTime<Utc>) -> Result<u64, RepoError> {
+        // Events still waiting for an id stay whatever their age.
+        diesel::delete(
+            events::table
+                .filter(events::recorded_at.lt(before.naive_utc()))
+                .filter(events::id.is_not_null()),
+        )
+        .execute(self.conn)
+        .or_repo_error()
+        .map(|deleted| u64::try_from(deleted).unwrap_or(u64::MAX))
+    }
+}

@@ -1,0 +1,4 @@
+DROP TABLE job_schedules;
+DROP TABLE jobs;
+DROP TABLE events;
+DELETE FROM counters WHERE name = 'event_ids';
