@@ -1,6 +1,8 @@
-//! The request envelope: a request id, one tracing span per request with
-//! method, route, status and latency, panics turned into 500s, and a JSON
-//! body on every error response.
+//! The envelope itself: a request id, one tracing span per request with
+//! method, route, status and latency, the request metrics, and panics or
+//! inner errors turned into JSON 500s (`EnvelopeError`). `request_envelope`
+//! runs the other steps on the response, in the order the `middleware`
+//! module documentation gives.
 
 use std::panic::AssertUnwindSafe;
 use std::time::Instant;
@@ -8,113 +10,17 @@ use std::time::Instant;
 use actix_web::body::{BoxBody, MessageBody};
 use actix_web::dev::{ServiceRequest, ServiceResponse};
 use actix_web::http::StatusCode;
-use actix_web::http::header::{self, HeaderName, HeaderValue};
+use actix_web::http::header::{HeaderName, HeaderValue};
 use actix_web::middleware::Next;
 use actix_web::web::Data;
 use actix_web::{HttpMessage, HttpResponse};
 use futures_util::FutureExt;
 use tracing::Instrument;
 
+use super::conditional::ConditionalGet;
+use super::errors::{fallback_body, json_error_body};
+use super::headers::add_security_headers;
 use crate::WebState;
-use crate::error::GenericErrorModel;
-
-/// The JSON API loads nothing and may not be framed.
-const API_CSP: &str =
-    "default-src 'none'; frame-ancestors 'none'; base-uri 'none'; form-action 'none'";
-/// Swagger UI loads its own script, styles and images, and calls the API.
-const DOCS_CSP: &str = "default-src 'none'; script-src 'self'; style-src 'self' 'unsafe-inline'; \
-    img-src 'self' data:; connect-src 'self'; font-src 'self'; frame-ancestors 'none'; base-uri 'none'; \
-    form-action 'none'";
-
-/// Conditional GETs: a JSON 200 gets a strong `ETag` (a hash of its bytes),
-/// and a request whose `If-None-Match` names it gets `304 Not Modified`
-/// without the body. Answers depend on the caller's token, hence
-/// `Vary: Authorization` and `Cache-Control: private, no-cache` (a cache may
-/// keep them but must revalidate).
-fn conditional(
-    response: HttpResponse<BoxBody>,
-    if_none_match: Option<&HeaderValue>,
-) -> HttpResponse<BoxBody> {
-    if response.status() != StatusCode::OK || !is_json(&response) {
-        return response;
-    }
-    let (head, body) = response.into_parts();
-    let bytes = match body.try_into_bytes() {
-        Ok(bytes) => bytes,
-        // A streaming body is left as it is.
-        Err(body) => return head.set_body(body),
-    };
-    let etag = format!("\"{:016x}\"", xxhash_rust::xxh3::xxh3_64(&bytes));
-    let matches = if_none_match
-        .and_then(|value| value.to_str().ok())
-        .is_some_and(|value| {
-            value
-                .split(',')
-                .map(|candidate| candidate.trim().trim_start_matches("W/"))
-                .any(|candidate| candidate == etag || candidate == "*")
-        });
-    let mut response = if matches {
-        let mut not_modified = HttpResponse::NotModified().finish();
-        for (name, value) in head.headers() {
-            if name != header::CONTENT_TYPE && name != header::CONTENT_LENGTH {
-                not_modified
-                    .headers_mut()
-                    .append(name.clone(), value.clone());
-            }
-        }
-        not_modified
-    } else {
-        head.set_body(BoxBody::new(bytes))
-    };
-    let headers = response.headers_mut();
-    if let Ok(value) = HeaderValue::from_str(&etag) {
-        headers.insert(header::ETAG, value);
-    }
-    headers.insert(
-        header::CACHE_CONTROL,
-        HeaderValue::from_static("private, no-cache"),
-    );
-    let vary = match headers
-        .get(header::VARY)
-        .and_then(|value| value.to_str().ok())
-    {
-        Some(existing) => format!("{existing}, Authorization"),
-        None => "Authorization".to_owned(),
-    };
-    if let Ok(value) = HeaderValue::from_str(&vary) {
-        headers.insert(header::VARY, value);
-    }
-    response
-}
-
-/// Headers every response carries.
-fn add_security_headers(headers: &mut header::HeaderMap, path: &str, tls: bool) {
-    let csp = if path.starts_with("/swagger-ui") {
-        DOCS_CSP
-    } else {
-        API_CSP
-    };
-    headers.insert(
-        header::CONTENT_SECURITY_POLICY,
-        HeaderValue::from_static(csp),
-    );
-    headers.insert(
-        header::X_CONTENT_TYPE_OPTIONS,
-        HeaderValue::from_static("nosniff"),
-    );
-    headers.insert(
-        header::REFERRER_POLICY,
-        HeaderValue::from_static("no-referrer"),
-    );
-    headers.insert(header::X_FRAME_OPTIONS, HeaderValue::from_static("DENY"));
-    if tls {
-        headers.insert(
-            header::STRICT_TRANSPORT_SECURITY,
-            HeaderValue::from_static("max-age=31536000; includeSubDomains"),
-        );
-    }
-    headers.remove(header::SERVER);
-}
 
 pub const REQUEST_ID_HEADER: HeaderName = HeaderName::from_static("x-request-id");
 
@@ -143,36 +49,6 @@ fn panic_message(panic: &(dyn std::any::Any + Send)) -> &str {
         .copied()
         .or_else(|| panic.downcast_ref::<String>().map(String::as_str))
         .unwrap_or("non-text panic payload")
-}
-
-fn is_json(response: &HttpResponse<BoxBody>) -> bool {
-    response
-        .headers()
-        .get(header::CONTENT_TYPE)
-        .and_then(|value| value.to_str().ok())
-        .is_some_and(|value| value.starts_with("application/json"))
-}
-
-/// The JSON body for an error response that has none of its own.
-fn fallback_body(status: StatusCode, request_id: &str) -> GenericErrorModel {
-    match status {
-        StatusCode::NOT_FOUND => GenericErrorModel::single("path", "not found"),
-        StatusCode::METHOD_NOT_ALLOWED => {
-            GenericErrorModel::single("method", "is not allowed for this path")
-        }
-        StatusCode::PAYLOAD_TOO_LARGE => GenericErrorModel::single("body", "is too large"),
-        status if status.is_server_error() => GenericErrorModel::single(
-            "server",
-            format!("internal error (request id {request_id})"),
-        ),
-        status => GenericErrorModel::single(
-            "request",
-            status
-                .canonical_reason()
-                .unwrap_or("is invalid")
-                .to_lowercase(),
-        ),
-    }
 }
 
 /// A failure that left no response to decorate (a panic, or an error raised
@@ -232,7 +108,7 @@ fn record(
     });
 }
 
-/// Wraps every request; see the module documentation.
+/// Wraps every request; see the `middleware` module documentation.
 ///
 /// # Errors
 /// `EnvelopeError` when no response came back (a panic or an inner error);
@@ -245,10 +121,7 @@ pub async fn request_envelope(
     let id = request_id(&req);
     req.extensions_mut().insert(RequestId(id.clone()));
     let state = req.app_data::<Data<WebState>>().cloned();
-    let is_get = req.method() == actix_web::http::Method::GET;
-    let if_none_match = is_get
-        .then(|| req.headers().get(header::IF_NONE_MATCH).cloned())
-        .flatten();
+    let conditional = ConditionalGet::of(&req);
     let _in_flight = state.as_ref().map(|state| state.metrics.start());
     let method = req.method().to_string();
     let path = req.path().to_owned();
@@ -297,27 +170,14 @@ pub async fn request_envelope(
         }
     };
 
-    let status = response.status();
     let route = response
         .request()
         .match_pattern()
         .unwrap_or_else(|| "<unmatched>".to_owned());
-    let (request, mut response) = response.into_parts();
-    // Every error gets a JSON body; a 500 never shows its cause, only the id
-    // to quote when reporting it.
-    if status == StatusCode::INTERNAL_SERVER_ERROR
-        || ((status.is_client_error() || status.is_server_error()) && !is_json(&response))
-    {
-        let headers = response.headers().clone();
-        response = HttpResponse::build(status).json(fallback_body(status, &id));
-        for (name, value) in &headers {
-            if name != header::CONTENT_TYPE && name != header::CONTENT_LENGTH {
-                response.headers_mut().append(name.clone(), value.clone());
-            }
-        }
-    }
-    if is_get {
-        response = conditional(response, if_none_match.as_ref());
+    let (request, response) = response.into_parts();
+    let mut response = json_error_body(response, &id);
+    if let Some(conditional) = &conditional {
+        response = conditional.respond(response);
     }
     let status = response.status();
     if let Ok(value) = HeaderValue::from_str(&id) {
