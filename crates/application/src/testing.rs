@@ -170,3 +170,42 @@ pub fn author(id: UserId) -> Author {
         image: None,
     }
 }
+
+/// A claimed, running probe job `id` at `attempt` of `max_attempts`.
+pub fn running_job(id: i64, attempt: i32, max_attempts: i32) -> crate::jobs::Job {
+    use crate::jobs::{Job, JobArgs, JobId, JobState};
+    let at = chrono::DateTime::from_timestamp(1_767_225_600, 0).unwrap_or_default();
+    Job {
+        id: JobId(id),
+        queue: "default".to_owned(),
+        kind: "probe".to_owned(),
+        args: Some(JobArgs::Probe {
+            sleep_ms: 0,
+            fail_attempts: 0,
+        }),
+        payload: r#"{"kind":"probe","sleep_ms":0,"fail_attempts":0}"#.to_owned(),
+        state: JobState::Running,
+        priority: 5,
+        attempt,
+        max_attempts,
+        run_at: at,
+        unique_key: None,
+        timeout: std::time::Duration::from_secs(60),
+        errors: Vec::new(),
+        attempted_by: Some("here".to_owned()),
+        created_at: at,
+        attempted_at: Some(at),
+        heartbeat_at: Some(at),
+        finished_at: None,
+    }
+}
+
+/// A clock stopped at `at`.
+#[derive(Debug, Clone, Copy)]
+pub struct FixedClock(pub chrono::DateTime<chrono::Utc>);
+
+impl crate::ports::Clock for FixedClock {
+    fn now(&self) -> chrono::DateTime<chrono::Utc> {
+        self.0
+    }
+}

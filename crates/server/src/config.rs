@@ -382,3 +382,47 @@ impl Settings {
 pub fn cores() -> usize {
     std::thread::available_parallelism().map_or(1, usize::from)
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn secrets_are_never_printed() {
+        let cli = Cli::parse_from([
+            "conduit",
+            "--jwt-secret",
+            "s3cret-signing-key-0123456789abcdef",
+            "--database-url",
+            "postgres://conduit:hunter2@db.internal:5432/conduit",
+        ]);
+        let printed = format!("{:?}", cli.settings);
+        assert!(!printed.contains("s3cret"), "{printed}");
+        assert!(!printed.contains("hunter2"), "{printed}");
+        assert!(printed.contains("db.internal:5432/conduit"), "{printed}");
+        assert_eq!(
+            cli.settings.jwt_secret.as_ref().map(Secret::expose),
+            Some("s3cret-signing-key-0123456789abcdef")
+        );
+    }
+
+    #[test]
+    fn job_queues_parse_as_names_and_workers() {
+        assert_eq!(
+            parse_queues("default:10, mail:2").unwrap().0,
+            [
+                QueueConfig {
+                    name: "default".to_owned(),
+                    concurrency: 10
+                },
+                QueueConfig {
+                    name: "mail".to_owned(),
+                    concurrency: 2
+                },
+            ]
+        );
+        for bad in ["default", "default:x", ":3", "mail:0"] {
+            assert!(parse_queues(bad).is_err(), "{bad}");
+        }
+    }
+}

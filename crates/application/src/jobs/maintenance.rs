@@ -189,7 +189,126 @@ impl<D: Database> Maintenance<D> {
 
 #[cfg(test)]
 mod tests {
+    use mockall::predicate::{always, eq};
+
     use super::*;
+    use crate::testing::{FakeDb, FixedClock, running_job};
+
+    fn now() -> DateTime<Utc> {
+        DateTime::from_timestamp(1_767_225_600 + 3_600, 0).unwrap()
+    }
+
+    fn maintenance(db: FakeDb) -> Arc<Maintenance<FakeDb>> {
+        Maintenance::new(
+            Arc::new(db),
+            Arc::new(FixedClock(now())),
+            MaintenanceSettings {
+                interval: Duration::from_secs(1),
+                rescue_after: Duration::from_secs(60),
+                retry: RetryPolicy::default(),
+                periodic: vec![PeriodicJob {
+                    name: "prune".to_owned(),
+                    every: Duration::from_secs(3_600),
+                    args: JobArgs::Prune,
+                }],
+            },
+        )
+    }
+
+    #[tokio::test]
+    async fn stalled_jobs_go_back_for_another_attempt_or_are_discarded_on_their_last() {
+        let db = FakeDb::new()
+            .reading(|repos| {
+                repos
+                    .jobs
+                    .expect_stalled()
+                    .with(eq(now() - chrono::Duration::seconds(60)), eq(100))
+                    .returning(|_, _| Ok(vec![running_job(1, 1, 3), running_job(2, 3, 3)]));
+            })
+            .writing(|repos| {
+                repos
+                    .jobs
+                    .expect_rescue()
+                    .withf(|job, outcome| {
+                        job.id.0 == 1
+                            && matches!(outcome, JobOutcome::Retry { error, .. }
+                                if error.error.starts_with("rescued: worker here stopped heartbeating"))
+                    })
+                    .times(1)
+                    .returning(|_, _| Ok(true));
+                repos
+                    .jobs
+                    .expect_rescue()
+                    .withf(|job, outcome| job.id.0 == 2 && matches!(outcome, JobOutcome::Discard { .. }))
+                    .times(1)
+                    // Its worker came back meanwhile: not rescued.
+                    .returning(|_, _| Ok(false));
+            });
+        assert_eq!(maintenance(db).rescue_stalled().await.unwrap(), 1);
+    }
+
+    #[tokio::test]
+    async fn a_due_periodic_job_is_enqueued_by_the_instance_that_moved_its_schedule() {
+        let db = FakeDb::new()
+            .reading(|repos| {
+                repos
+                    .jobs
+                    .expect_schedule()
+                    .with(eq("prune"))
+                    .returning(|_| Ok(Some(now() - chrono::Duration::seconds(5))));
+            })
+            .writing(|repos| {
+                repos
+                    .jobs
+                    .expect_advance_schedule()
+                    .with(
+                        eq("prune"),
+                        eq(now() - chrono::Duration::seconds(5)),
+                        eq(now() + chrono::Duration::seconds(3_600)),
+                    )
+                    .times(1)
+                    .returning(|_, _, _| Ok(true));
+                repos
+                    .jobs
+                    .expect_enqueue()
+                    .withf(|job| {
+                        job.args == JobArgs::Prune
+                            && job.queue == "maintenance"
+                            && job.unique_key.as_deref() == Some("periodic:prune")
+                    })
+                    .times(1)
+                    .returning(|_| Ok(Some(crate::jobs::JobId(9))));
+            });
+        assert_eq!(maintenance(db).enqueue_periodic().await.unwrap(), 1);
+    }
+
+    #[tokio::test]
+    async fn another_instance_that_moved_the_schedule_first_enqueues_instead() {
+        let db = FakeDb::new()
+            .reading(|repos| {
+                repos.jobs.expect_schedule().returning(|_| Ok(Some(now())));
+            })
+            .writing(|repos| {
+                repos
+                    .jobs
+                    .expect_advance_schedule()
+                    .with(eq("prune"), always(), always())
+                    .returning(|_, _, _| Ok(false));
+                repos.jobs.expect_enqueue().never();
+            });
+        assert_eq!(maintenance(db).enqueue_periodic().await.unwrap(), 0);
+    }
+
+    #[tokio::test]
+    async fn a_periodic_job_not_yet_due_is_left_alone() {
+        let db = FakeDb::new().reading(|repos| {
+            repos
+                .jobs
+                .expect_schedule()
+                .returning(|_| Ok(Some(now() + chrono::Duration::seconds(1))));
+        });
+        assert_eq!(maintenance(db).enqueue_periodic().await.unwrap(), 0);
+    }
 
     #[test]
     fn slots_are_multiples_of_the_period() {

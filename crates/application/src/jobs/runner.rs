@@ -462,7 +462,186 @@ fn outcome_label(outcome: &JobOutcome) -> &'static str {
 
 #[cfg(test)]
 mod tests {
+    use std::sync::atomic::{AtomicBool, Ordering};
+
     use super::*;
+    use crate::jobs::{JobHandler, JobHandlers, MockJobHandler};
+    use crate::testing::{FakeDb, FixedClock, running_job};
+
+    fn now() -> DateTime<Utc> {
+        DateTime::from_timestamp(1_767_225_700, 0).unwrap()
+    }
+
+    /// Runs `job` (claimed once) with `handler` on a one-worker queue and
+    /// answers the outcome the runner stored.
+    async fn outcome_of(job: Job, handler: MockJobHandler, kind: &str) -> JobOutcome {
+        let (stored, outcomes) = tokio::sync::mpsc::unbounded_channel();
+        let db = FakeDb::new().writing(move |repos| {
+            let claimed = AtomicBool::new(false);
+            repos
+                .jobs
+                .expect_claim()
+                .returning(move |queue, limit, worker, _| {
+                    assert_eq!((queue, limit, worker), ("default", 1, "here"));
+                    Ok(if claimed.swap(true, Ordering::SeqCst) {
+                        Vec::new()
+                    } else {
+                        vec![job.clone()]
+                    })
+                });
+            repos.jobs.expect_finish().returning(move |_, outcome| {
+                let _ = stored.send(outcome.clone());
+                Ok(true)
+            });
+            repos
+                .jobs
+                .expect_heartbeat()
+                .returning(|ids, _, _| Ok(ids.to_vec()));
+        });
+        let runner = JobRunner::new(
+            Arc::new(db),
+            Arc::new(FixedClock(now())),
+            JobHandlers::new().with(kind, Arc::new(handler)),
+            RunnerSettings {
+                worker: "here".to_owned(),
+                queues: vec![QueueConfig {
+                    name: "default".to_owned(),
+                    concurrency: 1,
+                }],
+                poll_interval: Duration::from_millis(20),
+                heartbeat_interval: Duration::from_secs(5),
+                retry: RetryPolicy::default(),
+            },
+            Wakeups::new(),
+            Arc::new(NoObserver),
+        );
+        let supervisor = Supervisor::new();
+        runner.start(&supervisor);
+        let mut outcomes = outcomes;
+        let outcome = tokio::time::timeout(Duration::from_secs(10), outcomes.recv())
+            .await
+            .expect("an outcome within 10 s")
+            .expect("an outcome");
+        supervisor
+            .stop(Duration::from_secs(1), Duration::from_millis(200))
+            .await;
+        outcome
+    }
+
+    fn handler(result: Result<(), JobFailure>) -> MockJobHandler {
+        let mut handler = MockJobHandler::new();
+        handler
+            .expect_run()
+            .times(1)
+            .returning(move |_| result.clone());
+        handler
+    }
+
+    #[tokio::test]
+    async fn a_successful_attempt_completes_the_job() {
+        let outcome = outcome_of(running_job(1, 1, 25), handler(Ok(())), "probe").await;
+        assert_eq!(outcome, JobOutcome::Completed { at: now() });
+    }
+
+    #[tokio::test]
+    async fn a_failed_attempt_is_retried_after_its_backoff_with_its_error_kept() {
+        let failing = handler(Err(JobFailure::Retry("smtp down".to_owned())));
+        let JobOutcome::Retry { error, run_at } =
+            outcome_of(running_job(1, 2, 25), failing, "probe").await
+        else {
+            panic!("expected a retry");
+        };
+        assert_eq!(
+            (error.attempt, error.error.as_str(), error.at),
+            (2, "smtp down", now())
+        );
+        // 16 s after the second attempt, give or take 10%.
+        let delay = (run_at - now()).num_milliseconds();
+        assert!((14_400..=17_600).contains(&delay), "{delay} ms");
+    }
+
+    #[tokio::test]
+    async fn the_last_attempt_or_a_permanent_failure_discards_the_job() {
+        let failing = handler(Err(JobFailure::Retry("still down".to_owned())));
+        let outcome = outcome_of(running_job(1, 3, 3), failing, "probe").await;
+        assert!(
+            matches!(outcome, JobOutcome::Discard { ref error } if error.error == "still down"),
+            "{outcome:?}"
+        );
+        let refused = handler(Err(JobFailure::Discard("550 no such mailbox".to_owned())));
+        let outcome = outcome_of(running_job(1, 1, 25), refused, "probe").await;
+        assert!(matches!(outcome, JobOutcome::Discard { .. }), "{outcome:?}");
+    }
+
+    #[tokio::test]
+    async fn a_job_of_a_kind_without_a_handler_here_is_retried_not_lost() {
+        let mut unused = MockJobHandler::new();
+        unused.expect_run().never();
+        let outcome = outcome_of(running_job(1, 1, 25), unused, "other_kind").await;
+        assert!(
+            matches!(outcome, JobOutcome::Retry { ref error, .. } if error.error.contains("no handler")),
+            "{outcome:?}"
+        );
+    }
+
+    #[tokio::test]
+    async fn an_attempt_past_its_timeout_fails_and_is_retried() {
+        let mut job = running_job(1, 1, 25);
+        job.timeout = Duration::from_millis(50);
+        // A handler that never returns.
+        struct Hangs;
+        #[async_trait::async_trait]
+        impl JobHandler for Hangs {
+            async fn run(&self, _: &Job) -> Result<(), JobFailure> {
+                std::future::pending().await
+            }
+        }
+        let (stored, mut outcomes) = tokio::sync::mpsc::unbounded_channel();
+        let db = FakeDb::new().writing(move |repos| {
+            let claimed = AtomicBool::new(false);
+            repos.jobs.expect_claim().returning(move |_, _, _, _| {
+                Ok(if claimed.swap(true, Ordering::SeqCst) {
+                    Vec::new()
+                } else {
+                    vec![job.clone()]
+                })
+            });
+            repos.jobs.expect_finish().returning(move |_, outcome| {
+                let _ = stored.send(outcome.clone());
+                Ok(true)
+            });
+        });
+        let runner = JobRunner::new(
+            Arc::new(db),
+            Arc::new(FixedClock(now())),
+            JobHandlers::new().with("probe", Arc::new(Hangs)),
+            RunnerSettings {
+                worker: "here".to_owned(),
+                queues: vec![QueueConfig {
+                    name: "default".to_owned(),
+                    concurrency: 1,
+                }],
+                poll_interval: Duration::from_millis(20),
+                heartbeat_interval: Duration::from_secs(5),
+                retry: RetryPolicy::default(),
+            },
+            Wakeups::new(),
+            Arc::new(NoObserver),
+        );
+        let supervisor = Supervisor::new();
+        runner.start(&supervisor);
+        let outcome = tokio::time::timeout(Duration::from_secs(10), outcomes.recv())
+            .await
+            .unwrap()
+            .unwrap();
+        supervisor
+            .stop(Duration::from_secs(1), Duration::from_millis(200))
+            .await;
+        assert!(
+            matches!(outcome, JobOutcome::Retry { ref error, .. } if error.error == "timed out after 50 ms"),
+            "{outcome:?}"
+        );
+    }
 
     #[test]
     fn backoff_grows_with_the_fourth_power_within_ten_percent() {

@@ -183,3 +183,124 @@ impl<D: Database> JobUseCases for JobService<D> {
         Ok(enqueued.value)
     }
 }
+
+#[cfg(test)]
+mod tests {
+    use mockall::predicate::eq;
+
+    use super::*;
+    use crate::jobs::JobState;
+    use crate::testing::{FakeDb, FixedClock, running_job};
+
+    fn now() -> DateTime<Utc> {
+        DateTime::from_timestamp(1_767_225_600 + 30 * 86_400, 0).unwrap()
+    }
+
+    fn service(db: FakeDb) -> JobService<FakeDb> {
+        JobService::new(
+            Arc::new(db),
+            Arc::new(FixedClock(now())),
+            Retention::default(),
+        )
+    }
+
+    #[tokio::test]
+    async fn a_running_job_is_not_retried() {
+        let db = FakeDb::new().writing(|repos| {
+            repos
+                .jobs
+                .expect_find()
+                .returning(|id| Ok(Some(running_job(id.0, 1, 25))));
+            repos.jobs.expect_retry().never();
+        });
+        let error = service(db).retry(4).await.unwrap_err();
+        assert!(matches!(error, AppError::Validation(_)), "{error:?}");
+    }
+
+    #[tokio::test]
+    async fn a_finished_job_is_not_cancelled_and_an_unknown_one_is_not_found() {
+        let db = FakeDb::new().writing(|repos| {
+            repos.jobs.expect_find().with(eq(JobId(4))).returning(|id| {
+                let mut job = running_job(id.0, 1, 25);
+                job.state = JobState::Completed;
+                Ok(Some(job))
+            });
+            repos
+                .jobs
+                .expect_find()
+                .with(eq(JobId(5)))
+                .returning(|_| Ok(None));
+            repos.jobs.expect_cancel().never();
+        });
+        let service = service(db);
+        assert!(matches!(
+            service.cancel(4).await,
+            Err(AppError::Validation(_))
+        ));
+        assert!(matches!(
+            service.cancel(5).await,
+            Err(AppError::NotFound("job"))
+        ));
+    }
+
+    #[tokio::test]
+    async fn prune_deletes_what_is_past_each_retention_in_one_transaction() {
+        let day = chrono::Duration::days(1);
+        let db = FakeDb::new().writing(move |repos| {
+            repos
+                .jobs
+                .expect_prune()
+                .with(eq(now() - day), eq(now() - day * 7))
+                .times(1)
+                .returning(|_, _| Ok(12));
+            repos
+                .events
+                .expect_prune()
+                .with(eq(now() - day * 7))
+                .times(1)
+                .returning(|_| Ok(30));
+        });
+        let report = service(db).prune().await.unwrap();
+        assert_eq!(
+            report,
+            PruneReport {
+                jobs: 12,
+                events: 30
+            }
+        );
+    }
+
+    #[tokio::test]
+    async fn probes_are_enqueued_together_with_their_settings() {
+        let db = FakeDb::new().writing(|repos| {
+            let mut next = 0;
+            repos
+                .jobs
+                .expect_enqueue()
+                .withf(|job| {
+                    job.args
+                        == JobArgs::Probe {
+                            sleep_ms: 250,
+                            fail_attempts: 2,
+                        }
+                        && job.max_attempts == 3
+                        && job.queue == "default"
+                })
+                .times(3)
+                .returning(move |_| {
+                    next += 1;
+                    Ok(Some(JobId(next)))
+                });
+        });
+        let ids = service(db)
+            .probe(Probe {
+                count: 3,
+                sleep: Duration::from_millis(250),
+                fail_attempts: 2,
+                max_attempts: 3,
+            })
+            .await
+            .unwrap();
+        assert_eq!(ids, [JobId(1), JobId(2), JobId(3)]);
+    }
+}
