@@ -24,6 +24,8 @@ use serde_json::{Value, json};
 /// A running server and a client for it.
 pub struct TestApp {
     pub address: String,
+    /// The operators' listener, when `metrics_bind` was set.
+    pub metrics_address: Option<String>,
     pub client: reqwest::Client,
     handle: actix_web::dev::ServerHandle,
     jobs: Arc<dyn JobUseCases>,
@@ -103,11 +105,15 @@ impl TestApp {
             .await
             .expect("starting the server");
         let address = format!("http://127.0.0.1:{}", app.port());
+        let metrics_address = app
+            .metrics_port()
+            .map(|port| format!("http://127.0.0.1:{port}"));
         let handle = app.handle();
         let jobs = app.jobs();
         tokio::spawn(app.run_until_stopped());
         Self {
             address,
+            metrics_address,
             client: reqwest::Client::builder()
                 .redirect(reqwest::redirect::Policy::none())
                 .build()

@@ -172,8 +172,12 @@ async fn invalid_article_fields_are_422() {
     for (field, value) in [
         ("title", json!("")),
         ("title", json!("   ")),
+        // Only zero-width characters: as blank as spaces.
+        ("title", json!("\u{200b}\u{200b}")),
+        ("title", json!("\u{200d}\u{feff}\u{2060}")),
         ("title", json!("x".repeat(201))),
         ("description", json!("")),
+        ("description", json!("\u{3164}")),
         ("description", json!("x".repeat(501))),
         ("body", json!(" ")),
         ("body", json!("x".repeat(100_001))),

@@ -53,3 +53,46 @@ async fn metrics_count_requests_by_route_and_status() {
     );
     assert!(!text.contains("/random/path"));
 }
+
+#[tokio::test]
+async fn metrics_can_live_on_an_operators_listener_only() {
+    let app = TestApp::spawn_with(|settings| {
+        settings.metrics_bind = Some("127.0.0.1:0".parse().unwrap());
+    })
+    .await;
+    app.get("/api/tags", None).await;
+    assert_eq!(
+        app.get("/metrics", None).await.status,
+        404,
+        "not on the API listener"
+    );
+    let operators = app.metrics_address.clone().unwrap();
+    let metrics = app
+        .client
+        .get(format!("{operators}/metrics"))
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(metrics.status(), 200);
+    let text = metrics.text().await.unwrap();
+    assert!(
+        text.contains(
+            r#"conduit_http_requests_total{method="GET",route="/api/tags",status="200"} 1"#
+        ),
+        "{text}"
+    );
+    let ready = app
+        .client
+        .get(format!("{operators}/health/ready"))
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(ready.status(), 200);
+    let api = app
+        .client
+        .get(format!("{operators}/api/tags"))
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(api.status(), 404, "no API there");
+}
