@@ -139,32 +139,19 @@ impl Supervisor {
     where
         F: Fn(Shutdown) + Send + Sync + 'static,
     {
-        let name = name.into();
-        let shutdown = self.shutdown.clone();
-        let task_name = name.clone();
         let task = std::sync::Arc::new(task);
-        let handle = tokio::spawn(async move {
-            loop {
-                let run = std::sync::Arc::clone(&task);
-                let signal = shutdown.clone();
-                let ended = tokio::task::spawn_blocking(move || run(signal)).await;
-                if shutdown.is_stopping() {
-                    break;
-                }
-                match ended {
-                    Ok(()) => {
-                        tracing::error!(task = %task_name, "background thread ended early; restarting")
-                    }
-                    Err(error) => {
-                        tracing::error!(task = %task_name, %error, "background thread failed; restarting")
-                    }
-                }
-                if !shutdown.pause(RESTART_DELAY).await {
-                    break;
+        self.spawn(name, move |shutdown| {
+            let task = std::sync::Arc::clone(&task);
+            async move {
+                let ended = tokio::task::spawn_blocking(move || task(shutdown)).await;
+                // A panic on the thread is the task's failure: `spawn` restarts it.
+                if let Err(error) = ended
+                    && error.is_panic()
+                {
+                    std::panic::resume_unwind(error.into_panic());
                 }
             }
         });
-        self.keep(name, handle);
     }
 
     fn keep(&self, name: String, handle: JoinHandle<()>) {
@@ -262,6 +249,29 @@ mod tests {
             3,
             "not restarted after the stop"
         );
+    }
+
+    #[tokio::test]
+    async fn a_blocking_task_that_panics_is_started_again_and_stops_when_told() {
+        let supervisor = Supervisor::new();
+        let starts = Arc::new(AtomicUsize::new(0));
+        let counted = Arc::clone(&starts);
+        supervisor.spawn_blocking("listener", move |shutdown| {
+            assert!(counted.fetch_add(1, Ordering::SeqCst) > 0, "failing on purpose");
+            while !shutdown.is_stopping() {
+                std::thread::sleep(Duration::from_millis(5));
+            }
+        });
+        let started = std::time::Instant::now();
+        while starts.load(Ordering::SeqCst) < 2 {
+            assert!(started.elapsed() < Duration::from_secs(5), "not restarted");
+            tokio::time::sleep(Duration::from_millis(20)).await;
+        }
+        let report = supervisor
+            .stop(Duration::from_secs(5), Duration::from_secs(1))
+            .await;
+        assert_eq!(report.finished, 1);
+        assert_eq!(starts.load(Ordering::SeqCst), 2);
     }
 
     #[tokio::test]

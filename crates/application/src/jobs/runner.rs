@@ -474,8 +474,8 @@ mod tests {
 
     /// Runs `job` (claimed once) with `handler` on a one-worker queue and
     /// answers the outcome the runner stored.
-    async fn outcome_of(job: Job, handler: MockJobHandler, kind: &str) -> JobOutcome {
-        let (stored, outcomes) = tokio::sync::mpsc::unbounded_channel();
+    async fn outcome_of(job: Job, handler: impl JobHandler + 'static, kind: &str) -> JobOutcome {
+        let (stored, mut outcomes) = tokio::sync::mpsc::unbounded_channel();
         let db = FakeDb::new().writing(move |repos| {
             let claimed = AtomicBool::new(false);
             repos
@@ -517,7 +517,6 @@ mod tests {
         );
         let supervisor = Supervisor::new();
         runner.start(&supervisor);
-        let mut outcomes = outcomes;
         let outcome = tokio::time::timeout(Duration::from_secs(10), outcomes.recv())
             .await
             .expect("an outcome within 10 s")
@@ -596,47 +595,7 @@ mod tests {
                 std::future::pending().await
             }
         }
-        let (stored, mut outcomes) = tokio::sync::mpsc::unbounded_channel();
-        let db = FakeDb::new().writing(move |repos| {
-            let claimed = AtomicBool::new(false);
-            repos.jobs.expect_claim().returning(move |_, _, _, _| {
-                Ok(if claimed.swap(true, Ordering::SeqCst) {
-                    Vec::new()
-                } else {
-                    vec![job.clone()]
-                })
-            });
-            repos.jobs.expect_finish().returning(move |_, outcome| {
-                let _ = stored.send(outcome.clone());
-                Ok(true)
-            });
-        });
-        let runner = JobRunner::new(
-            Arc::new(db),
-            Arc::new(FixedClock(now())),
-            JobHandlers::new().with("probe", Arc::new(Hangs)),
-            RunnerSettings {
-                worker: "here".to_owned(),
-                queues: vec![QueueConfig {
-                    name: "default".to_owned(),
-                    concurrency: 1,
-                }],
-                poll_interval: Duration::from_millis(20),
-                heartbeat_interval: Duration::from_secs(5),
-                retry: RetryPolicy::default(),
-            },
-            Wakeups::new(),
-            Arc::new(NoObserver),
-        );
-        let supervisor = Supervisor::new();
-        runner.start(&supervisor);
-        let outcome = tokio::time::timeout(Duration::from_secs(10), outcomes.recv())
-            .await
-            .unwrap()
-            .unwrap();
-        supervisor
-            .stop(Duration::from_secs(1), Duration::from_millis(200))
-            .await;
+        let outcome = outcome_of(job, Hangs, "probe").await;
         assert!(
             matches!(outcome, JobOutcome::Retry { ref error, .. } if error.error == "timed out after 50 ms"),
             "{outcome:?}"
