@@ -19,7 +19,7 @@ use tokio::sync::Semaphore;
 use super::errors::is_busy;
 use super::listener::EventListener;
 use super::pool::{BackendKind, ConnectionManager, DbSettings, PoolStatus};
-use super::repos::events::{announce, store_events};
+use super::repos::events::store_and_announce;
 use super::sqlite_writer::SqliteWriter;
 use super::{DbConnection, ping, run_migrations};
 use crate::error::InfrastructureError;
@@ -99,9 +99,14 @@ impl<'a> DieselUow<'a> {
         let Some(writes) = self.writes else {
             return Ok(AfterCommit::default());
         };
-        store_events(self.conn, &writes.events, writes.origin, now).map_err(transaction_error)?;
-        announce(self.conn, !writes.events.is_empty(), &writes.queues)
-            .map_err(transaction_error)?;
+        store_and_announce(
+            self.conn,
+            &writes.events,
+            &writes.queues,
+            writes.origin,
+            now,
+        )
+        .map_err(transaction_error)?;
         Ok(AfterCommit {
             events: writes.events,
             queues: writes.queues,

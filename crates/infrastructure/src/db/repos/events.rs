@@ -65,10 +65,30 @@ fn stored(row: EventRow) -> Result<StoredEvent, RepoError> {
     })
 }
 
-/// Stores the events of a unit of work inside its transaction; with
-/// PostgreSQL, also asks (inside the transaction, so delivered at commit)
-/// for them to be numbered, and wakes the workers of the queues that got jobs.
-pub(crate) fn store_events(
+/// Stores the events of a unit of work inside its transaction and, with
+/// PostgreSQL, announces them and the queues that got jobs (`NOTIFY` inside
+/// the transaction is delivered at its commit, and not at all on a
+/// rollback). One round trip on PostgreSQL, whatever the number of events.
+pub(crate) fn store_and_announce(
+    conn: &mut DbConnection,
+    recorded: &[DomainEvent],
+    queues: &[String],
+    origin: &str,
+    now: DateTime<Utc>,
+) -> QueryResult<()> {
+    match conn {
+        DbConnection::Sqlite(_) => store_numbered(conn, recorded, origin, now),
+        DbConnection::Postgres(pg) => store_for_sequencing(pg, recorded, queues, origin, now),
+    }
+}
+
+fn payload(event: &DomainEvent) -> QueryResult<String> {
+    serde_json::to_string(event)
+        .map_err(|error| diesel::result::Error::SerializationError(Box::new(error)))
+}
+
+/// SQLite: the one writer numbers its events in commit order, from the counter.
+fn store_numbered(
     conn: &mut DbConnection,
     recorded: &[DomainEvent],
     origin: &str,
@@ -77,27 +97,19 @@ pub(crate) fn store_events(
     if recorded.is_empty() {
         return Ok(());
     }
-    let first_id = match conn {
-        // The one writer numbers its events in commit order.
-        DbConnection::Sqlite(_) => {
-            let count = i64::try_from(recorded.len()).unwrap_or(i64::MAX);
-            let last = diesel::update(counters::table.find(EVENT_IDS))
-                .set(counters::value.eq(counters::value + count))
-                .returning(counters::value)
-                .get_result::<i64>(conn)?;
-            Some(last - count + 1)
-        }
-        DbConnection::Postgres(_) => None,
-    };
+    let count = i64::try_from(recorded.len()).unwrap_or(i64::MAX);
+    let last = diesel::update(counters::table.find(EVENT_IDS))
+        .set(counters::value.eq(counters::value + count))
+        .returning(counters::value)
+        .get_result::<i64>(conn)?;
+    let first = last - count + 1;
     let now = now.naive_utc();
     let mut rows = Vec::with_capacity(recorded.len());
     for (offset, event) in (0_i64..).zip(recorded) {
-        let payload = serde_json::to_string(event)
-            .map_err(|error| diesel::result::Error::SerializationError(Box::new(error)))?;
         rows.push(NewEventRow {
-            id: first_id.map(|first| first + offset),
+            id: Some(first + offset),
             kind: event.kind(),
-            payload,
+            payload: payload(event)?,
             origin,
             recorded_at: now,
         });
@@ -108,32 +120,66 @@ pub(crate) fn store_events(
     Ok(())
 }
 
-/// Announces, inside the transaction, that it stored events and enqueued
-/// jobs in `queues` (PostgreSQL: `NOTIFY` is delivered at commit, and not
-/// at all on a rollback).
-pub(crate) fn announce(
-    conn: &mut DbConnection,
-    has_events: bool,
+/// PostgreSQL: the events go in without an id (the sequencer numbers them
+/// once visible), in the same statement as the notifications.
+fn store_for_sequencing(
+    conn: &mut diesel::PgConnection,
+    recorded: &[DomainEvent],
     queues: &[String],
+    origin: &str,
+    now: DateTime<Utc>,
 ) -> QueryResult<()> {
-    let DbConnection::Postgres(pg) = conn else {
+    use diesel::sql_types::{Text, Timestamp};
+    use std::fmt::Write as _;
+
+    if recorded.is_empty() && queues.is_empty() {
         return Ok(());
-    };
-    if !has_events && queues.is_empty() {
-        return Ok(());
     }
-    let mut calls: Vec<String> = Vec::new();
-    if has_events {
-        calls.push(format!("pg_notify('{EVENTS_CHANNEL}', '')"));
+    let mut sql = String::new();
+    let mut next = 1;
+    let mut notifies = Vec::new();
+    if !recorded.is_empty() {
+        sql.push_str(
+            "WITH stored AS (INSERT INTO events (kind, payload, origin, recorded_at) VALUES ",
+        );
+        for index in 0..recorded.len() {
+            if index > 0 {
+                sql.push_str(", ");
+            }
+            let _ = write!(
+                sql,
+                "(${}, ${}, ${}, ${})",
+                next,
+                next + 1,
+                next + 2,
+                next + 3
+            );
+            next += 4;
+        }
+        sql.push_str(" RETURNING seq) ");
+        notifies.push(format!("pg_notify('{EVENTS_CHANNEL}', '')"));
     }
-    for (index, _) in queues.iter().enumerate() {
-        calls.push(format!("pg_notify('{JOBS_CHANNEL}', ${})", index + 1));
+    for _ in queues {
+        notifies.push(format!("pg_notify('{JOBS_CHANNEL}', ${next})"));
+        next += 1;
     }
-    let mut query = diesel::sql_query(format!("SELECT {}", calls.join(", "))).into_boxed();
+    let _ = write!(sql, "SELECT {}", notifies.join(", "));
+    if !recorded.is_empty() {
+        sql.push_str(" FROM (SELECT 1 FROM stored LIMIT 1) AS once");
+    }
+    let now = now.naive_utc();
+    let mut query = diesel::sql_query(sql).into_boxed();
+    for event in recorded {
+        query = query
+            .bind::<Text, _>(event.kind())
+            .bind::<Text, _>(payload(event)?)
+            .bind::<Text, _>(origin.to_owned())
+            .bind::<Timestamp, _>(now);
+    }
     for queue in queues {
-        query = query.bind::<diesel::sql_types::Text, _>(queue.clone());
+        query = query.bind::<Text, _>(queue.clone());
     }
-    query.execute(pg)?;
+    query.execute(conn)?;
     Ok(())
 }
 
