@@ -257,7 +257,10 @@ mod tests {
         let starts = Arc::new(AtomicUsize::new(0));
         let counted = Arc::clone(&starts);
         supervisor.spawn_blocking("listener", move |shutdown| {
-            assert!(counted.fetch_add(1, Ordering::SeqCst) > 0, "failing on purpose");
+            assert!(
+                counted.fetch_add(1, Ordering::SeqCst) > 0,
+                "failing on purpose"
+            );
             while !shutdown.is_stopping() {
                 std::thread::sleep(Duration::from_millis(5));
             }
