@@ -15,6 +15,7 @@ async fn app() -> TestApp {
 fn fast_jobs(settings: &mut conduit_server::config::Settings) {
     settings.job_backoff_base = Duration::from_millis(10);
     settings.job_poll_interval = Duration::from_millis(100);
+    settings.job_maintenance_interval = Duration::from_millis(200);
 }
 
 async fn wait_for(app: &TestApp, id: JobId, state: JobState) -> Job {

@@ -293,6 +293,9 @@ pub trait JobRepository {
         worker: &str,
         now: DateTime<Utc>,
     ) -> Result<Vec<Job>, RepoError>;
+    /// When the next job of `queue` that is not running falls due (`None`
+    /// when the queue has none), so that an idle worker sleeps until then.
+    fn next_due(&mut self, queue: &str) -> Result<Option<DateTime<Utc>>, RepoError>;
     /// Records how a claimed attempt ended.
     fn finish(&mut self, job: &Job, outcome: &JobOutcome) -> Result<bool, RepoError>;
     /// Marks that `worker` still runs `jobs`; answers the ids that are still

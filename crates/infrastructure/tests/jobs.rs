@@ -460,3 +460,23 @@ async fn a_job_kind_this_build_does_not_know_is_kept_with_its_payload() {
     assert_eq!(claimed[0].args, None);
     assert_eq!(claimed[0].timeout, Duration::from_secs(1));
 }
+
+#[tokio::test]
+async fn the_next_due_job_of_a_queue_is_the_earliest_not_running() {
+    let (db, _test_db) = database().await;
+    let next = |db: Arc<DieselDatabase>| async move {
+        db.read(|uow| Ok(uow.jobs().next_due("default")?))
+            .await
+            .unwrap()
+    };
+    assert_eq!(next(Arc::clone(&db)).await, None);
+    enqueue(&db, probe(at(0)).run_at(at(50))).await;
+    enqueue(&db, probe(at(0)).run_at(at(20))).await;
+    assert_eq!(next(Arc::clone(&db)).await, Some(at(20)));
+    claim(&db, 1, "w", at(30)).await;
+    assert_eq!(
+        next(Arc::clone(&db)).await,
+        Some(at(50)),
+        "not the one running"
+    );
+}

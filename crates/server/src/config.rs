@@ -327,9 +327,16 @@ pub struct Settings {
     #[arg(long, env = "CONDUIT_JOB_QUEUES", default_value = "default:10,maintenance:1", value_parser = parse_queues)]
     pub job_queues: JobQueues,
 
-    /// How often an idle queue looks for due jobs when nothing woke it.
-    #[arg(long, env = "CONDUIT_JOB_POLL_INTERVAL", default_value = "1s", value_parser = humantime::parse_duration)]
+    /// Longest an idle queue sleeps: enqueues wake workers at once, and an
+    /// idle queue wakes when its next job falls due; this bounds the delay
+    /// of a lost notification (or, on SQLite, of a job enqueued by another
+    /// process such as `conduit jobs retry`).
+    #[arg(long, env = "CONDUIT_JOB_POLL_INTERVAL", default_value = "10s", value_parser = humantime::parse_duration)]
     pub job_poll_interval: Duration,
+
+    /// How often each instance looks for stalled jobs and due periodic jobs.
+    #[arg(long, env = "CONDUIT_JOB_MAINTENANCE_INTERVAL", default_value = "5s", value_parser = humantime::parse_duration)]
+    pub job_maintenance_interval: Duration,
 
     /// How often a worker marks its running jobs alive.
     #[arg(long, env = "CONDUIT_JOB_HEARTBEAT", default_value = "5s", value_parser = humantime::parse_duration)]

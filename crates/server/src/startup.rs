@@ -185,7 +185,7 @@ fn start_background(
         Arc::clone(db),
         Arc::clone(clock),
         MaintenanceSettings {
-            interval: Duration::from_secs(1),
+            interval: settings.job_maintenance_interval,
             rescue_after: settings.job_rescue_after,
             retry,
             periodic: vec![PeriodicJob {

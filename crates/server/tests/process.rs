@@ -308,8 +308,9 @@ fn wait_for_state(
 }
 
 /// Quick heartbeats and rescues, so that a test sees them within seconds.
-const FAST_JOBS: [(&str, &str); 4] = [
+const FAST_JOBS: [(&str, &str); 5] = [
     ("CONDUIT_JOB_HEARTBEAT", "200ms"),
+    ("CONDUIT_JOB_MAINTENANCE_INTERVAL", "200ms"),
     ("CONDUIT_JOB_RESCUE_AFTER", "2s"),
     ("CONDUIT_JOB_POLL_INTERVAL", "100ms"),
     ("CONDUIT_JOB_BACKOFF_BASE", "10ms"),

@@ -3,9 +3,10 @@
 //! that keeps the claimed jobs its own.
 //!
 //! Workers wake when a job is enqueued ([`Wakeups`], fed by this instance's
-//! commits and by the database's notifications from other instances) and
-//! otherwise poll, so a lost notification delays a job by one poll interval
-//! at most.
+//! commits and by the database's notifications from other instances); an
+//! idle queue sleeps until its next job falls due (a retry, a scheduled
+//! job), and polls anyway every `poll_interval`, so a lost notification
+//! delays a job by one poll interval at most.
 
 use std::collections::HashMap;
 use std::panic::AssertUnwindSafe;
@@ -194,6 +195,25 @@ impl<D: Database> JobRunner<D> {
         self.running.lock().unwrap_or_else(PoisonError::into_inner)
     }
 
+    /// How long an idle queue may sleep: until its next job falls due, at
+    /// most the poll interval.
+    async fn idle_pause(&self, queue: &str) -> Result<Duration, AppError> {
+        let queue = queue.to_owned();
+        let due = self
+            .db
+            .read(move |uow| Ok(uow.jobs().next_due(&queue)?))
+            .await?;
+        let poll = self.settings.poll_interval;
+        Ok(due.map_or(poll, |due| {
+            (due - self.clock.now())
+                .to_std()
+                .unwrap_or(Duration::ZERO)
+                // A due job just claimed elsewhere is running by the next look.
+                .max(Duration::from_millis(10))
+                .min(poll)
+        }))
+    }
+
     async fn claim(&self, queue: &str, limit: usize) -> Result<Vec<Job>, AppError> {
         let queue = queue.to_owned();
         let worker = self.settings.worker.clone();
@@ -217,8 +237,11 @@ impl<D: Database> JobRunner<D> {
             }
             let room = queue.concurrency.saturating_sub(attempts.len());
             let mut filled = false;
+            let mut pause = self.settings.poll_interval;
             if room > 0 {
-                match self.claim(&queue.name, room).await {
+                let claimed = self.claim(&queue.name, room).await;
+                let drained = matches!(&claimed, Ok(jobs) if jobs.len() < room);
+                match claimed {
                     Ok(jobs) => {
                         failures = 0;
                         filled = jobs.len() == room;
@@ -231,14 +254,21 @@ impl<D: Database> JobRunner<D> {
                         tracing::warn!(queue = %queue.name, %error, "claiming jobs failed");
                     }
                 }
+                if drained {
+                    match self.idle_pause(&queue.name).await {
+                        Ok(until_due) => pause = until_due,
+                        Err(error) => {
+                            tracing::warn!(queue = %queue.name, %error, "reading the next due job failed")
+                        }
+                    }
+                }
             }
             // After a failure, wait longer each time (up to 30 s) rather
             // than hammer a database that is down.
-            let pause = if failures > 0 {
-                Duration::from_millis(100 * 2_u64.pow(failures.min(8))).min(Duration::from_secs(30))
-            } else {
-                self.settings.poll_interval
-            };
+            if failures > 0 {
+                pause = Duration::from_millis(100 * 2_u64.pow(failures.min(8)))
+                    .min(Duration::from_secs(30));
+            }
             tokio::select! {
                 () = shutdown.stopping() => break,
                 () = wake.notified(), if !filled => {}

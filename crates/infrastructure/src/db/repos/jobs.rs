@@ -252,6 +252,16 @@ impl JobRepository for DieselUow<'_> {
         to_jobs(claim(self.conn, queue, limit, worker, now.naive_utc()).or_repo_error()?)
     }
 
+    fn next_due(&mut self, queue: &str) -> Result<Option<DateTime<Utc>>, RepoError> {
+        jobs::table
+            .filter(jobs::queue.eq(queue))
+            .filter(jobs::state.eq_any(DUE_STATES))
+            .select(diesel::dsl::min(jobs::run_at))
+            .first::<Option<NaiveDateTime>>(self.conn)
+            .or_repo_error()
+            .map(|at| at.map(utc))
+    }
+
     fn finish(&mut self, job: &Job, outcome: &JobOutcome) -> Result<bool, RepoError> {
         self.store_outcome(job, outcome, None)
     }
@@ -291,11 +301,16 @@ impl JobRepository for DieselUow<'_> {
     }
 
     fn rescue(&mut self, job: &Job, outcome: &JobOutcome) -> Result<bool, RepoError> {
-        self.store_outcome(
+        let rescued = self.store_outcome(
             job,
             outcome,
             Some(job.heartbeat_at.map(|at| at.naive_utc())),
-        )
+        )?;
+        if rescued {
+            // The queue's workers, wherever they are, learn when it is due.
+            self.job_enqueued(&job.queue);
+        }
+        Ok(rescued)
     }
 
     fn find(&mut self, id: JobId) -> Result<Option<Job>, RepoError> {
