@@ -103,6 +103,10 @@ async fn main() {
     } else {
         "SQLite"
     };
+    let concurrency: usize = std::env::var("BENCH_JOB_WORKERS")
+        .ok()
+        .and_then(|value| value.parse().ok())
+        .unwrap_or(50);
     let clock: Arc<dyn Clock> = Arc::new(SystemClock);
     let workers = open(&test_db, "bench-workers").await;
     let enqueuer = if postgres.is_some() {
@@ -134,7 +138,7 @@ async fn main() {
             worker: "bench-workers".to_owned(),
             queues: vec![QueueConfig {
                 name: "default".to_owned(),
-                concurrency: 10,
+                concurrency,
             }],
             poll_interval: Duration::from_secs(1),
             heartbeat_interval: Duration::from_secs(5),
@@ -196,7 +200,7 @@ async fn main() {
         .await;
 
     println!(
-        "jobs ({backend}, 10 workers): {per_second:.0} jobs/s completed ({} in {elapsed:.2} s); \
+        "jobs ({backend}, {concurrency} workers): {per_second:.0} jobs/s completed ({} in {elapsed:.2} s); \
          enqueue-to-start over {} jobs at {} /s: p50 {:.2} ms, p99 {:.2} ms{}",
         BATCHES * BATCH,
         waits.len(),

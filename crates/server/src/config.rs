@@ -324,7 +324,7 @@ pub struct Settings {
     pub jobs: bool,
 
     /// Job queues this instance works on, and how many jobs of each run at once.
-    #[arg(long, env = "CONDUIT_JOB_QUEUES", default_value = "default:10,maintenance:1", value_parser = parse_queues)]
+    #[arg(long, env = "CONDUIT_JOB_QUEUES", default_value = "default:50,maintenance:1", value_parser = parse_queues)]
     pub job_queues: JobQueues,
 
     /// Longest an idle queue sleeps: enqueues wake workers at once, and an

@@ -10,6 +10,7 @@
 
 use std::collections::HashMap;
 use std::panic::AssertUnwindSafe;
+use std::sync::atomic::{AtomicBool, Ordering as AtomicOrdering};
 use std::sync::{Arc, Mutex, PoisonError};
 use std::time::{Duration, Instant};
 
@@ -140,6 +141,23 @@ struct Running {
     abort: Option<AbortHandle>,
 }
 
+/// Holds the "someone is storing outcomes" flag; lowers it when dropped.
+struct Flushing<'a>(&'a AtomicBool);
+
+impl Drop for Flushing<'_> {
+    fn drop(&mut self) {
+        self.0.store(false, AtomicOrdering::Release);
+    }
+}
+
+/// An attempt's outcome waiting to be stored; `done` answers whether it
+/// changed the job (`None`: it could not be stored).
+struct Completion {
+    job: Job,
+    outcome: JobOutcome,
+    done: tokio::sync::oneshot::Sender<Option<bool>>,
+}
+
 /// Runs the jobs of the configured queues on this instance.
 pub struct JobRunner<D> {
     db: Arc<D>,
@@ -149,6 +167,8 @@ pub struct JobRunner<D> {
     wakeups: Arc<Wakeups>,
     observer: Arc<dyn JobObserver>,
     running: Mutex<HashMap<JobId, Running>>,
+    completions: Mutex<Vec<Completion>>,
+    flushing: AtomicBool,
 }
 
 impl<D: Database> JobRunner<D> {
@@ -168,6 +188,8 @@ impl<D: Database> JobRunner<D> {
             wakeups,
             observer,
             running: Mutex::new(HashMap::new()),
+            completions: Mutex::new(Vec::new()),
+            flushing: AtomicBool::new(false),
         })
     }
 
@@ -392,53 +414,115 @@ impl<D: Database> JobRunner<D> {
         }
     }
 
-    /// Stores an attempt's outcome, trying again for a while when the
-    /// database is unreachable (failing that, the job is rescued and run
-    /// again: at least once, never lost).
+    /// Stores an attempt's outcome (with whatever other outcomes are
+    /// waiting, in one transaction) and logs it.
     async fn record(&self, job: &Job, outcome: JobOutcome, seconds: f64) {
         let label = outcome_label(&outcome);
+        let (done, stored) = tokio::sync::oneshot::channel();
+        self.lock_completions().push(Completion {
+            job: job.clone(),
+            outcome: outcome.clone(),
+            done,
+        });
+        self.flush_completions().await;
+        let Ok(Some(changed)) = stored.await else {
+            tracing::error!(
+                "giving up storing the job's outcome; it will be rescued and run again"
+            );
+            return;
+        };
+        self.observer
+            .attempt_finished(&job.queue, &job.kind, label, seconds);
+        let latency_ms = seconds * 1_000.0;
+        match &outcome {
+            JobOutcome::Completed { .. } => {
+                tracing::info!(outcome = label, latency_ms, "job finished");
+            }
+            JobOutcome::Retry { error, run_at } => {
+                tracing::warn!(outcome = label, latency_ms, error = %error.error, %run_at, "job failed; will retry");
+            }
+            JobOutcome::Discard { error } => {
+                tracing::error!(outcome = label, latency_ms, error = %error.error, "job discarded");
+            }
+            JobOutcome::Released { .. } => {
+                tracing::warn!(outcome = label, "job released for a retry at shutdown");
+            }
+        }
+        if !changed {
+            tracing::warn!("the job was cancelled or rescued meanwhile; its outcome is not stored");
+        }
+    }
+
+    fn lock_completions(&self) -> std::sync::MutexGuard<'_, Vec<Completion>> {
+        self.completions
+            .lock()
+            .unwrap_or_else(PoisonError::into_inner)
+    }
+
+    /// Stores the waiting outcomes, unless another attempt is doing so (it
+    /// then stores ours too). While one transaction commits, the outcomes
+    /// of the attempts that end meanwhile gather for the next: one commit
+    /// for many jobs when they finish fast.
+    async fn flush_completions(&self) {
+        loop {
+            if self.flushing.swap(true, AtomicOrdering::AcqRel) {
+                return;
+            }
+            // Lowered on every way out, an abort of this attempt included.
+            let flag = Flushing(&self.flushing);
+            loop {
+                let batch = std::mem::take(&mut *self.lock_completions());
+                if batch.is_empty() {
+                    break;
+                }
+                self.store_batch(batch).await;
+            }
+            drop(flag);
+            // One that arrived after the last look, while we still held the
+            // flag, is ours to store.
+            if self.lock_completions().is_empty() {
+                return;
+            }
+        }
+    }
+
+    /// Stores a batch of outcomes in one transaction, trying again for a
+    /// while when the database is unreachable (failing that, the jobs are
+    /// rescued and run again: at least once, never lost).
+    async fn store_batch(&self, batch: Vec<Completion>) {
+        let items: Vec<(Job, JobOutcome)> = batch
+            .iter()
+            .map(|completion| (completion.job.clone(), completion.outcome.clone()))
+            .collect();
         for pause in [0, 100, 500, 1_000, 2_000, 5_000] {
             if pause > 0 {
                 tokio::time::sleep(Duration::from_millis(pause)).await;
             }
-            let stored = job.clone();
-            let result = outcome.clone();
-            match self
+            let items = items.clone();
+            let stored = self
                 .db
-                .write(move |uow| Ok(uow.jobs().finish(&stored, &result)?))
-                .await
-            {
+                .write(move |uow| {
+                    items
+                        .iter()
+                        .map(|(job, outcome)| Ok(uow.jobs().finish(job, outcome)?))
+                        .collect::<Result<Vec<bool>, AppError>>()
+                })
+                .await;
+            match stored {
                 Ok(committed) => {
-                    self.observer
-                        .attempt_finished(&job.queue, &job.kind, label, seconds);
-                    let latency_ms = seconds * 1_000.0;
-                    match &outcome {
-                        JobOutcome::Completed { .. } => {
-                            tracing::info!(outcome = label, latency_ms, "job finished");
-                        }
-                        JobOutcome::Retry { error, run_at } => {
-                            tracing::warn!(outcome = label, latency_ms, error = %error.error, %run_at, "job failed; will retry");
-                        }
-                        JobOutcome::Discard { error } => {
-                            tracing::error!(outcome = label, latency_ms, error = %error.error, "job discarded");
-                        }
-                        JobOutcome::Released { .. } => {
-                            tracing::warn!(outcome = label, "job released for a retry at shutdown");
-                        }
-                    }
-                    if !committed.value {
-                        tracing::warn!(
-                            "the job was cancelled or rescued meanwhile; its outcome is not stored"
-                        );
+                    for (completion, changed) in batch.into_iter().zip(committed.value) {
+                        let _ = completion.done.send(Some(changed));
                     }
                     return;
                 }
                 Err(error) => {
-                    tracing::warn!(%error, "storing the job's outcome failed");
+                    tracing::warn!(%error, jobs = batch.len(), "storing job outcomes failed")
                 }
             }
         }
-        tracing::error!("giving up storing the job's outcome; it will be rescued and run again");
+        for completion in batch {
+            let _ = completion.done.send(None);
+        }
     }
 
     /// Marks this instance's running jobs alive, and stops those that are
@@ -492,7 +576,7 @@ fn outcome_label(outcome: &JobOutcome) -> &'static str {
 
 #[cfg(test)]
 mod tests {
-    use std::sync::atomic::{AtomicBool, Ordering};
+    use std::sync::atomic::Ordering;
 
     use super::*;
     use crate::jobs::{JobHandler, JobHandlers, MockJobHandler};
