@@ -1,7 +1,7 @@
 # Conduit's everyday commands. Each one is a thin wrapper: read the target to
 # see the plain cargo/script command behind it.
 
-.PHONY: run test lint fmt openapi conformance conformance-postgres fuzz bench ci
+.PHONY: run test lint fmt openapi conformance conformance-postgres fuzz bench bench-callgrind ci
 
 ## Serve the API on 127.0.0.1:8080 with SQLite under ./data (no setup needed).
 run:
@@ -35,9 +35,15 @@ conformance-postgres:
 fuzz:
 	scripts/fuzz.sh
 
-## Load benchmark on SQLite against a ceiling server (see bench/README.md).
+## Load benchmark on SQLite against a ceiling server, then the instruction
+## counts per request (see bench/README.md).
 bench:
 	bench/run.sh
+	$(MAKE) --no-print-directory bench-callgrind
+
+## Instructions per request under callgrind, of the binaries bench/run.sh built.
+bench-callgrind:
+	bench/callgrind.sh
 
 ## Everything CI runs.
 ci:

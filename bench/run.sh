@@ -4,18 +4,22 @@
 #   bench/run.sh                 # SQLite in a temporary directory, default data set
 #   bench/run.sh --postgres      # a new database on CONDUIT_TEST_POSTGRES_URL, dropped after
 #   bench/run.sh --large         # plus BENCH_LARGE_ARTICLES (200000) bulk-inserted articles
+#   CONDUIT_BIN=path/to/conduit CEILING_BIN=path/to/bench-ceiling bench/run.sh
+#                                # measure given binaries instead of building them
 #
-# Steps: build Conduit (release) and the ceiling server, install oha (pinned)
-# under .tools/ when missing, start Conduit on a fresh database with the rate
+# Steps: build Conduit (release) and the ceiling server unless given, install
+# wrk (apt-get) when missing, start Conduit on a fresh database with the rate
 # limits off, seed it through the API (bench/seed.py), restart it (after the
-# bulk insert with --large), run the scenarios (bench/bench.py), then measure
-# the ceiling server with the same load and print/write the report.
+# bulk insert with --large), run the scenarios with wrk (bench/bench.py), with
+# --postgres measure the pgbench reference, then measure the ceiling server
+# with the same load and print/write the report.
 set -euo pipefail
-
-OHA_VERSION=1.16.0
 
 root=$(cd "$(dirname "$0")/.." && pwd)
 bench=$root/bench
+# Given binaries (see the header), made absolute before the cd.
+conduit=${CONDUIT_BIN:+$(realpath -m "$CONDUIT_BIN")}
+ceiling=${CEILING_BIN:+$(realpath -m "$CEILING_BIN")}
 cd "$root"
 
 backend=sqlite
@@ -24,7 +28,7 @@ for arg in "$@"; do
     case $arg in
         --postgres) backend=postgres ;;
         --large) large=1 ;;
-        -h|--help) sed -n '2,12p' "$0"; exit 0 ;;
+        -h|--help) sed -n '2,15p' "$0"; exit 0 ;;
         *) echo "bench: unknown argument $arg (try --help)" >&2; exit 2 ;;
     esac
 done
@@ -37,17 +41,34 @@ export BENCH_BURST_CONNECTIONS=${BENCH_BURST_CONNECTIONS:-16}
 large_articles=${BENCH_LARGE_ARTICLES:-200000}
 
 # --- Tools ---------------------------------------------------------------
-export OHA=$root/.tools/bin/oha
-if [ ! -x "$OHA" ] || [ "$("$OHA" --version 2>/dev/null)" != "oha $OHA_VERSION" ]; then
-    echo "bench: installing oha $OHA_VERSION into .tools/ (takes a few minutes once)" >&2
-    cargo install oha --version "$OHA_VERSION" --locked --root "$root/.tools" >&2
+if ! command -v wrk >/dev/null; then
+    echo "bench: installing wrk (apt-get install wrk)" >&2
+    sudo=""
+    [ "$(id -u)" = 0 ] || sudo=sudo
+    if ! { $sudo apt-get install -y wrk >&2 || { $sudo apt-get update >&2 && $sudo apt-get install -y wrk >&2; }; } \
+        || ! command -v wrk >/dev/null; then
+        echo "bench: FAILED to install wrk; install it (Debian/Ubuntu: apt-get install wrk) and rerun" >&2
+        exit 1
+    fi
 fi
-echo "bench: building conduit and the ceiling server (release)" >&2
-cargo build --quiet --release --bin conduit
-cargo build --quiet --release --manifest-path "$bench/ceiling/Cargo.toml" \
-    --target-dir "$root/target/bench-ceiling"
-conduit=$root/target/release/conduit
-ceiling=$root/target/bench-ceiling/release/bench-ceiling
+export WRK
+WRK=$(command -v wrk)
+
+if [ -z "$conduit" ]; then
+    echo "bench: building conduit (release)" >&2
+    cargo build --quiet --release --bin conduit
+    conduit=$root/target/release/conduit
+fi
+if [ -z "$ceiling" ]; then
+    echo "bench: building the ceiling server (release)" >&2
+    cargo build --quiet --release --manifest-path "$bench/ceiling/Cargo.toml" \
+        --target-dir "$root/target/bench-ceiling"
+    ceiling=$root/target/bench-ceiling/release/bench-ceiling
+fi
+for binary in "$conduit" "$ceiling"; do
+    [ -x "$binary" ] || { echo "bench: $binary is not an executable" >&2; exit 1; }
+done
+echo "bench: conduit $conduit, ceiling $ceiling" >&2
 
 # --- Processes and cleanup -----------------------------------------------
 work=$(mktemp -d)
@@ -131,9 +152,17 @@ start_server "$base/health/ready" "$conduit"
 python3 "$bench/bench.py" scenarios "$work/seed.json" --pid "$server_pid" --out "$work/conduit.json"
 stop_server
 
+pgbench_args=()
+if [ "$backend" = postgres ]; then
+    # The reference for S6, with Conduit stopped: see bench/README.md.
+    python3 "$bench/bench.py" pgbench "$database_url" --out "$work/pgbench.json"
+    pgbench_args=(--pgbench "$work/pgbench.json")
+fi
+
 ceiling_port=$(free_port)
 start_server "http://127.0.0.1:$ceiling_port/" "$ceiling" "127.0.0.1:$ceiling_port"
-python3 "$bench/bench.py" ceiling "http://127.0.0.1:$ceiling_port/" --out "$work/ceiling.json"
+python3 "$bench/bench.py" ceiling "http://127.0.0.1:$ceiling_port/" --pid "$server_pid" \
+    --out "$work/ceiling.json"
 stop_server
 
 # --- Report --------------------------------------------------------------
@@ -141,5 +170,19 @@ suffix=$backend
 [ "$large" = 1 ] && suffix=$suffix-large
 result=$bench/results/$(date -u +%Y%m%dT%H%M%SZ)-$suffix.json
 python3 "$bench/bench.py" report "$work/conduit.json" "$work/ceiling.json" \
-    --seed "$work/seed.json" --out "$result" \
-    --meta "backend=$backend" "bulk_articles=$bulk_articles" "bulk_seed_seconds=$bulk_seconds"
+    --seed "$work/seed.json" --out "$result" "${pgbench_args[@]}" \
+    --meta "backend=$backend" "bulk_articles=$bulk_articles" "bulk_seed_seconds=$bulk_seconds" \
+    "conduit_bin=$conduit" "ceiling_bin=$ceiling"
+
+# --- Job queue -----------------------------------------------------------
+# Throughput and enqueue-to-start latency of the job queue on the same
+# backend (crates/server/benches/jobs.rs: the real runner and database, its
+# own fresh database). Skipped with BENCH_JOBS=0.
+if [ "${BENCH_JOBS:-1}" != 0 ]; then
+    echo "bench: job queue ($backend)" >&2
+    if [ "$backend" = postgres ]; then
+        cargo bench --quiet -p conduit-server --bench jobs -- --postgres "$pg_admin"
+    else
+        cargo bench --quiet -p conduit-server --bench jobs
+    fi
+fi
