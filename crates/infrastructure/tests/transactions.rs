@@ -261,3 +261,114 @@ async fn concurrent_writes_that_fail_or_panic_leave_the_others_whole() {
         .await;
     assert!(later.is_ok(), "{later:?}");
 }
+
+#[tokio::test]
+async fn two_writes_that_deadlock_both_succeed_the_loser_run_again() {
+    use conduit_application::ports::UserChanges;
+
+    let (db, _test_db) = database().await;
+    let db = Arc::new(db);
+    let ids = db
+        .write(|uow| {
+            Ok((
+                uow.users().insert(&new_user("left"))?.id,
+                uow.users().insert(&new_user("right"))?.id,
+            ))
+        })
+        .await
+        .unwrap()
+        .value;
+    // Each locks one row, pauses while the other locks the second, then
+    // wants the other's row: PostgreSQL breaks the cycle with 40P01 in one
+    // of them, which is run again. SQLite's one writer never interleaves
+    // them, so there both simply pass.
+    let runs = Arc::new(AtomicUsize::new(0));
+    let writers: Vec<_> = [(ids.0, ids.1), (ids.1, ids.0)]
+        .into_iter()
+        .map(|(first, second)| {
+            let db = Arc::clone(&db);
+            let runs = Arc::clone(&runs);
+            tokio::spawn(async move {
+                db.write(move |uow| {
+                    let run = runs.fetch_add(1, Ordering::SeqCst);
+                    let bio = UserChanges {
+                        bio: Some(Some(format!("run {run}"))),
+                        ..UserChanges::default()
+                    };
+                    uow.users().update(first, &bio)?;
+                    if run < 2 {
+                        std::thread::sleep(std::time::Duration::from_millis(300));
+                    }
+                    uow.users().update(second, &bio)?;
+                    Ok(())
+                })
+                .await
+            })
+        })
+        .collect();
+    for writer in writers {
+        let result = writer.await.unwrap();
+        assert!(result.is_ok(), "{result:?}");
+    }
+    let expected = match conduit_infrastructure::testing::backend() {
+        conduit_infrastructure::db::BackendKind::Postgres => 3,
+        conduit_infrastructure::db::BackendKind::Sqlite => 2,
+    };
+    assert_eq!(runs.load(Ordering::SeqCst), expected);
+}
+
+#[tokio::test]
+async fn a_full_sqlite_write_queue_refuses_at_once_and_skips_writes_nobody_waits_for() {
+    use conduit_infrastructure::db::DbSettings;
+
+    let test_db = TestDatabase::sqlite();
+    let settings = DbSettings {
+        writer_queue: 2,
+        ..test_db.settings()
+    };
+    let db = Arc::new(test_db.open(settings).await);
+    // Holds the writer for a while.
+    let busy = {
+        let db = Arc::clone(&db);
+        tokio::spawn(async move {
+            db.write(|_uow| {
+                std::thread::sleep(std::time::Duration::from_millis(500));
+                Ok(())
+            })
+            .await
+        })
+    };
+    tokio::time::sleep(std::time::Duration::from_millis(100)).await;
+    // A write whose requester gives up while it is queued.
+    let abandoned = tokio::time::timeout(
+        std::time::Duration::from_millis(50),
+        db.write(|uow| Ok(uow.users().insert(&new_user("abandoned"))?)),
+    )
+    .await;
+    assert!(abandoned.is_err(), "still queued when given up");
+    let queued = {
+        let db = Arc::clone(&db);
+        tokio::spawn(async move {
+            db.write(|uow| Ok(uow.users().insert(&new_user("queued"))?.id))
+                .await
+        })
+    };
+    tokio::time::sleep(std::time::Duration::from_millis(50)).await;
+    // Two places, both taken: refused at once.
+    let refused = db
+        .write(|uow| Ok(uow.users().insert(&new_user("refused"))?))
+        .await;
+    assert!(
+        matches!(refused, Err(AppError::Unavailable(_))),
+        "{refused:?}"
+    );
+
+    busy.await.unwrap().unwrap();
+    queued.await.unwrap().unwrap();
+    let names: Vec<String> = users::table
+        .select(users::username)
+        .order(users::username)
+        .load(&mut test_db.raw_connection())
+        .unwrap();
+    assert_eq!(names, ["queued"], "the abandoned write was not run");
+}

@@ -1,3 +1,4 @@
+DROP TRIGGER events_numbered;
 DROP TABLE job_schedules;
 DROP TABLE jobs;
 DROP TABLE events;

@@ -1,8 +1,9 @@
 -- Change events and the job queue. Kept equivalent to ../../postgres.
 
--- What committed writes changed. SQLite has one writer at a time, so a
--- write gives its events their ids itself, from the counter, in commit
--- order (PostgreSQL leaves that to a sequencer: see ../../postgres).
+-- What committed writes changed. SQLite has one writer at a time, so an
+-- event's id is its `seq` (AUTOINCREMENT: never reused once committed),
+-- given by the trigger below as the row goes in, in commit order
+-- (PostgreSQL leaves that to a sequencer: see ../../postgres).
 CREATE TABLE events (
     seq         INTEGER PRIMARY KEY AUTOINCREMENT,
     id          BIGINT    CONSTRAINT events_id_unique UNIQUE,
@@ -15,8 +16,12 @@ CREATE TABLE events (
 CREATE INDEX events_unsequenced_idx ON events (seq) WHERE id IS NULL;
 -- Pruning by age.
 CREATE INDEX events_recorded_idx ON events (recorded_at);
--- The last id given out.
+-- Kept as on PostgreSQL, where it holds the last id given out.
 INSERT INTO counters (name, value) VALUES ('event_ids', 0);
+CREATE TRIGGER events_numbered AFTER INSERT ON events FOR EACH ROW WHEN NEW.id IS NULL
+BEGIN
+    UPDATE events SET id = NEW.seq WHERE seq = NEW.seq;
+END;
 
 CREATE TABLE jobs (
     id           INTEGER PRIMARY KEY AUTOINCREMENT,

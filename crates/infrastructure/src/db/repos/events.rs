@@ -16,7 +16,7 @@ use diesel::sql_types::{BigInt, Nullable};
 use crate::db::errors::OrRepoError;
 use crate::db::rows::utc;
 use crate::db::schema::{counters, events};
-use crate::db::{DbConnection, DieselUow, per_backend};
+use crate::db::{DbConnection, DieselUow};
 
 /// The counter holding the last event id given out.
 const EVENT_IDS: &str = "event_ids";
@@ -43,7 +43,6 @@ struct EventRow {
 #[derive(Insertable)]
 #[diesel(table_name = events)]
 struct NewEventRow<'a> {
-    id: Option<i64>,
     kind: &'a str,
     payload: String,
     origin: &'a str,
@@ -77,7 +76,7 @@ pub(crate) fn store_and_announce(
     now: DateTime<Utc>,
 ) -> QueryResult<()> {
     match conn {
-        DbConnection::Sqlite(_) => store_numbered(conn, recorded, origin, now),
+        DbConnection::Sqlite(sqlite) => store_numbered(sqlite, recorded, origin, now),
         DbConnection::Postgres(pg) => store_for_sequencing(pg, recorded, queues, origin, now),
     }
 }
@@ -87,36 +86,28 @@ fn payload(event: &DomainEvent) -> QueryResult<String> {
         .map_err(|error| diesel::result::Error::SerializationError(Box::new(error)))
 }
 
-/// SQLite: the one writer numbers its events in commit order, from the counter.
+/// SQLite: one writer, so each event's id is its row's `seq`, set by the
+/// `events_numbered` trigger as it goes in: ids follow the commit order.
+/// Run on the concrete connection, whose statement cache keeps the insert
+/// prepared.
 fn store_numbered(
-    conn: &mut DbConnection,
+    conn: &mut diesel::SqliteConnection,
     recorded: &[DomainEvent],
     origin: &str,
     now: DateTime<Utc>,
 ) -> QueryResult<()> {
-    if recorded.is_empty() {
-        return Ok(());
-    }
-    let count = i64::try_from(recorded.len()).unwrap_or(i64::MAX);
-    let last = diesel::update(counters::table.find(EVENT_IDS))
-        .set(counters::value.eq(counters::value + count))
-        .returning(counters::value)
-        .get_result::<i64>(conn)?;
-    let first = last - count + 1;
     let now = now.naive_utc();
-    let mut rows = Vec::with_capacity(recorded.len());
-    for (offset, event) in (0_i64..).zip(recorded) {
-        rows.push(NewEventRow {
-            id: Some(first + offset),
+    for event in recorded {
+        let row = NewEventRow {
             kind: event.kind(),
             payload: payload(event)?,
             origin,
             recorded_at: now,
-        });
+        };
+        diesel::insert_into(events::table)
+            .values(&row)
+            .execute(conn)?;
     }
-    per_backend!(conn, |conn| diesel::insert_into(events::table)
-        .values(&rows)
-        .execute(conn))?;
     Ok(())
 }
 
@@ -242,11 +233,9 @@ impl EventRepository for DieselUow<'_> {
     }
 
     fn latest(&mut self) -> Result<EventId, RepoError> {
-        counters::table
-            .find(EVENT_IDS)
-            .select(counters::value)
-            .first(self.conn)
-            .optional()
+        events::table
+            .select(diesel::dsl::max(events::id))
+            .first::<Option<i64>>(self.conn)
             .or_repo_error()
             .map(|last| EventId(last.unwrap_or(0)))
     }
