@@ -1,17 +1,21 @@
 //! PostgreSQL: one connection per instance that `LISTEN`s, so that what one
-//! instance commits reaches every other within milliseconds.
+//! instance commits reaches every other within milliseconds, and that
+//! announces what this instance's commits left (see `announcer`).
 //!
-//! - `conduit_events` (sent inside each transaction that stored events, so
-//!   delivered at its commit): run a sequencing round, which numbers the
-//!   new events and announces the highest id.
+//! - This instance's commits mark the announcer: the listener runs a
+//!   sequencing round, which numbers the new events and announces the
+//!   highest id on `conduit_event_ids`, and notifies `conduit_jobs` once per
+//!   queue that got jobs; one round and one notification per batch of
+//!   commits, however many.
 //! - `conduit_event_ids`: read the events after the last one seen, in id
 //!   order, and hand them to the subscribers (the cache, …).
 //! - `conduit_jobs`: wake this instance's workers of the named queue.
 //!
 //! A notification can be missed (the connection drops, the process was
 //! down), an event never is: the listener reads by id from the table, so it
-//! catches up from where it was, once a second anyway, and at once after a
-//! reconnect. While it is cut off, subscribers are told so and stop
+//! catches up from where it was, and every instance runs a sequencing round
+//! once a second, which numbers what an instance killed right after its
+//! commit left behind. While it is cut off, subscribers are told so and stop
 //! trusting what they derived from events.
 
 use std::sync::Arc;
@@ -24,12 +28,19 @@ use conduit_application::supervisor::Shutdown;
 use diesel::connection::SimpleConnection;
 use diesel::r2d2::ManageConnection;
 
+use super::announcer::Announcer;
 use super::pool::ConnectionManager;
-use super::repos::events::{EVENT_IDS_CHANNEL, EVENTS_CHANNEL, JOBS_CHANNEL, sequence_events};
+use super::repos::events::{EVENT_IDS_CHANNEL, JOBS_CHANNEL, announce, sequence_events};
 use super::{DbConnection, DieselUow};
 
-/// How often the connection is polled for notifications.
+/// How often the connection is polled for notifications; this instance's
+/// own commits wake the listener at once.
 const POLL_INTERVAL: Duration = Duration::from_millis(2);
+/// Least time between two sequencing rounds that this instance's commits
+/// asked for: under a stream of writes, one round numbers the events of
+/// many commits instead of costing a commit of its own for each (a round
+/// that follows a quiet spell runs at once).
+const ROUND_SPACING: Duration = Duration::from_millis(5);
 /// How often the listener sequences and catches up without being told to.
 const FALLBACK_INTERVAL: Duration = Duration::from_secs(1);
 /// Pause before reconnecting after a failure.
@@ -42,6 +53,7 @@ pub struct EventListener {
     manager: ConnectionManager,
     subscribers: Vec<Arc<dyn EventSubscriber>>,
     wakeups: Arc<Wakeups>,
+    announcer: Arc<Announcer>,
     cursor: std::sync::Mutex<Option<EventId>>,
 }
 
@@ -53,11 +65,13 @@ impl EventListener {
         manager: ConnectionManager,
         subscribers: Vec<Arc<dyn EventSubscriber>>,
         wakeups: Arc<Wakeups>,
+        announcer: Arc<Announcer>,
     ) -> Self {
         Self {
             manager,
             subscribers,
             wakeups,
+            announcer,
             cursor: std::sync::Mutex::new(None),
         }
     }
@@ -72,7 +86,10 @@ impl EventListener {
     /// reconnects after a failure. Meant for a blocking task of the supervisor.
     pub fn run(&self, shutdown: &Shutdown) {
         while !shutdown.is_stopping() {
-            match self.session(shutdown) {
+            let outcome = self.session(shutdown);
+            // Until the next session, writes announce for themselves.
+            self.announcer.set_listening(false);
+            match outcome {
                 Ok(()) => return,
                 Err(error) => {
                     self.interrupted();
@@ -92,8 +109,9 @@ impl EventListener {
             )
         })?;
         conn.batch_execute(&format!(
-            "LISTEN {EVENTS_CHANNEL}; LISTEN {EVENT_IDS_CHANNEL}; LISTEN {JOBS_CHANNEL};"
+            "LISTEN {EVENT_IDS_CHANNEL}; LISTEN {JOBS_CHANNEL};"
         ))?;
+        self.announcer.set_listening(true);
         // What was committed while we were not listening.
         self.sequence(&mut conn)?;
         self.catch_up(&mut conn)?;
@@ -104,20 +122,28 @@ impl EventListener {
         self.wakeups.wake_all();
         tracing::info!("event listener connected");
         let mut last_fallback = Instant::now();
+        let mut last_round = Instant::now();
         while !shutdown.is_stopping() {
-            let heard = self.drain(&mut conn)?;
-            let fallback = last_fallback.elapsed() >= FALLBACK_INTERVAL;
-            if heard.unsequenced || fallback {
-                self.sequence(&mut conn)?;
+            let mut marks = self.announcer.take(POLL_INTERVAL);
+            if marks.events {
+                let since = last_round.elapsed();
+                if since < ROUND_SPACING {
+                    std::thread::sleep(ROUND_SPACING - since);
+                    marks.merge(self.announcer.take(Duration::ZERO));
+                }
+                last_round = Instant::now();
             }
-            if heard.numbered || heard.unsequenced || fallback {
+            let fallback = last_fallback.elapsed() >= FALLBACK_INTERVAL;
+            if let DbConnection::Postgres(pg) = &mut conn {
+                announce(pg, marks.events || fallback, &marks.queues)?;
+            }
+            // Our own round's notification is among these.
+            let heard = self.drain(&mut conn)?;
+            if heard.numbered || fallback {
                 self.catch_up(&mut conn)?;
             }
             if fallback {
                 last_fallback = Instant::now();
-            }
-            if !heard.anything() {
-                std::thread::sleep(POLL_INTERVAL);
             }
         }
         Ok(())
@@ -132,12 +158,8 @@ impl EventListener {
         for notification in pg.notifications_iter() {
             let notification = notification?;
             match notification.channel.as_str() {
-                EVENTS_CHANNEL => heard.unsequenced = true,
                 EVENT_IDS_CHANNEL => heard.numbered = true,
-                JOBS_CHANNEL => {
-                    heard.jobs = true;
-                    self.wakeups.wake(&notification.payload);
-                }
+                JOBS_CHANNEL => self.wakeups.wake(&notification.payload),
                 _ => {}
             }
         }
@@ -191,13 +213,5 @@ fn repo_lost(error: conduit_application::error::RepoError) -> Lost {
 
 #[derive(Debug, Default)]
 struct Heard {
-    unsequenced: bool,
     numbered: bool,
-    jobs: bool,
-}
-
-impl Heard {
-    fn anything(&self) -> bool {
-        self.unsequenced || self.numbered || self.jobs
-    }
 }

@@ -6,6 +6,7 @@
 //! inserts) use [`per_backend!`], which repeats one query builder expression
 //! for each concrete connection.
 
+mod announcer;
 mod errors;
 mod listener;
 mod pool;
@@ -22,7 +23,7 @@ use crate::error::InfrastructureError;
 pub use errors::is_busy;
 pub use listener::EventListener;
 pub use pool::{BackendKind, DbSettings, DbTarget, PoolStatus, default_instance_name};
-pub use repos::events::{EVENT_IDS_CHANNEL, EVENTS_CHANNEL, JOBS_CHANNEL, sequence_events};
+pub use repos::events::{EVENT_IDS_CHANNEL, JOBS_CHANNEL, sequence_events};
 pub use unit_of_work::{DieselDatabase, DieselUow};
 
 /// A connection to whichever database the URL named.

@@ -16,10 +16,11 @@ use diesel::connection::{Connection, TransactionManager};
 use diesel::r2d2::{Pool, PooledConnection};
 use tokio::sync::Semaphore;
 
+use super::announcer::Announcer;
 use super::errors::is_busy;
 use super::listener::EventListener;
 use super::pool::{BackendKind, ConnectionManager, DbSettings, PoolStatus};
-use super::repos::events::store_and_announce;
+use super::repos::events::{announce, store};
 use super::sqlite_writer::SqliteWriter;
 use super::{DbConnection, ping, run_migrations};
 use crate::error::InfrastructureError;
@@ -60,6 +61,22 @@ impl AfterCommit {
             wakeups.wake(queue);
         }
     }
+
+    /// PostgreSQL: leaves the announcement to the listener, or, when none
+    /// runs, makes it on `conn`. A failure here is only logged: the commit
+    /// stands, and the other instances' fallback rounds find its events
+    /// and jobs within seconds.
+    fn announce(&self, conn: &mut DbConnection, announcer: &Announcer) {
+        let events = !self.events.is_empty();
+        if announcer.mark(events, &self.queues) {
+            return;
+        }
+        if let DbConnection::Postgres(pg) = conn
+            && let Err(error) = announce(pg, events, &self.queues)
+        {
+            tracing::warn!(%error, "could not announce a commit; other instances will find it by polling");
+        }
+    }
 }
 
 impl<'a> DieselUow<'a> {
@@ -90,8 +107,8 @@ impl<'a> DieselUow<'a> {
         }
     }
 
-    /// Stores the recorded events and announces them and the enqueued jobs,
-    /// still inside the transaction; answers what to do after the commit.
+    /// Stores the recorded events, still inside the transaction; answers
+    /// what to do after the commit.
     pub(crate) fn finish(
         self,
         now: chrono::DateTime<chrono::Utc>,
@@ -99,14 +116,7 @@ impl<'a> DieselUow<'a> {
         let Some(writes) = self.writes else {
             return Ok(AfterCommit::default());
         };
-        store_and_announce(
-            self.conn,
-            &writes.events,
-            &writes.queues,
-            writes.origin,
-            now,
-        )
-        .map_err(transaction_error)?;
+        store(self.conn, &writes.events, writes.origin, now).map_err(transaction_error)?;
         Ok(AfterCommit {
             events: writes.events,
             queues: writes.queues,
@@ -164,6 +174,8 @@ pub struct DieselDatabase {
     settings: DbSettings,
     /// This instance's job workers, woken when a commit enqueued jobs.
     wakeups: Arc<Wakeups>,
+    /// PostgreSQL: hands what commits leave to announce to the listener.
+    announcer: Arc<Announcer>,
     clock: Arc<dyn Clock>,
 }
 
@@ -207,6 +219,7 @@ impl DieselDatabase {
             connect_timeout: settings.connect_timeout,
             origin,
             wakeups,
+            announcer: Arc::default(),
             clock,
             settings,
         })
@@ -224,6 +237,7 @@ impl DieselDatabase {
                 ConnectionManager::new(self.settings.clone()),
                 subscribers,
                 self.wakeups(),
+                Arc::clone(&self.announcer),
             )),
             BackendKind::Sqlite => None,
         }
@@ -319,9 +333,8 @@ impl DieselDatabase {
     }
 }
 
-/// Runs `work` in a transaction on `conn`, with its events stored and
-/// announced before the commit (PostgreSQL: SQLite writes go through
-/// `SqliteWriter`).
+/// Runs `work` in a transaction on `conn`, with its events stored before
+/// the commit (PostgreSQL: SQLite writes go through `SqliteWriter`).
 fn in_transaction<T>(
     conn: &mut DbConnection,
     origin: &str,
@@ -379,10 +392,14 @@ impl Database for DieselDatabase {
         let mut delays = BUSY_RETRY_DELAYS.iter();
         loop {
             let origin = Arc::clone(&self.origin);
+            let announcer = Arc::clone(&self.announcer);
             let now = self.clock.now();
             let (result, returned) = self
                 .with_connection(move |conn| {
                     let result = in_transaction(conn, &origin, now, &mut work);
+                    if let Ok((_, after)) = &result {
+                        after.announce(conn, &announcer);
+                    }
                     Ok((result, work))
                 })
                 .await?;

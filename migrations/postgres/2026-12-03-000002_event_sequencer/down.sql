@@ -1,0 +1,1 @@
+DROP FUNCTION conduit_sequence_events(BIGINT);
