@@ -1,12 +1,13 @@
-//! `cargo xtask test [--require-postgres]`
+//! `cargo xtask test [--require-postgres] [--require-smtp]`
 //!
 //! Runs every test on SQLite (needs nothing but cargo), then the
 //! database-backed suites (repositories, schema equivalence, black-box HTTP)
 //! again on PostgreSQL when `CONDUIT_TEST_POSTGRES_URL` names a server
 //! (for example `postgres://postgres@127.0.0.1:5432/test`; each test creates
-//! its own database there and drops it). Without it, the PostgreSQL part is
-//! skipped, and the summary says so; `--require-postgres` (CI) turns the
-//! skip into a failure.
+//! its own database there and drops it), then the mail tests that talk to a
+//! real SMTP server (`tests/support/smtp_sink.py`) when python3 has aiosmtpd.
+//! What is skipped, the summary says; `--require-postgres` and
+//! `--require-smtp` (CI) turn each skip into a failure.
 
 use std::process::{Command, ExitCode};
 
@@ -30,13 +31,43 @@ fn run(description: &str, command: &mut Command) -> anyhow::Result<()> {
     Ok(())
 }
 
-fn test(require_postgres: bool) -> anyhow::Result<()> {
+/// The mail tests that need the SMTP sink (ignored by a plain `cargo test`).
+fn smtp_suite(require: bool) -> anyhow::Result<Option<String>> {
+    let has_aiosmtpd = Command::new("python3")
+        .args(["-c", "import aiosmtpd"])
+        .output()
+        .is_ok_and(|output| output.status.success());
+    if !has_aiosmtpd {
+        let how = "python3 with aiosmtpd (python3 -m pip install aiosmtpd==1.4.6)";
+        if require {
+            bail!("--require-smtp: the SMTP tests need {how}");
+        }
+        return Ok(Some(format!("the SMTP mail tests: they need {how}")));
+    }
+    run(
+        "mail tests against a real SMTP server",
+        cargo().args([
+            "test",
+            "--package",
+            "conduit-infrastructure",
+            "--test",
+            "mail",
+            "--",
+            "--ignored",
+        ]),
+    )?;
+    Ok(None)
+}
+
+fn test(require_postgres: bool, require_smtp: bool) -> anyhow::Result<()> {
     run(
         "all tests on SQLite",
         cargo()
             .args(["test", "--workspace", "--exclude", "xtask"])
             .env("CONDUIT_TEST_BACKEND", "sqlite"),
     )?;
+
+    let smtp_skipped = smtp_suite(require_smtp)?;
 
     let postgres = std::env::var("CONDUIT_TEST_POSTGRES_URL")
         .ok()
@@ -68,15 +99,21 @@ fn test(require_postgres: bool) -> anyhow::Result<()> {
             );
         }
     }
+    if let Some(skipped) = smtp_skipped {
+        eprintln!("SKIPPED: {skipped}.");
+    }
     Ok(())
 }
 
 fn main() -> ExitCode {
     let args: Vec<String> = std::env::args().skip(1).collect();
     let result = match args.first().map(String::as_str) {
-        Some("test") => test(args.iter().any(|arg| arg == "--require-postgres")),
+        Some("test") => test(
+            args.iter().any(|arg| arg == "--require-postgres"),
+            args.iter().any(|arg| arg == "--require-smtp"),
+        ),
         _ => Err(anyhow::anyhow!(
-            "usage: cargo xtask test [--require-postgres]"
+            "usage: cargo xtask test [--require-postgres] [--require-smtp]"
         )),
     };
     match result {

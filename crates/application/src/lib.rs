@@ -1,7 +1,7 @@
 //! Application layer: one use case per API operation, and the ports those
 //! use cases need (repositories inside a unit of work, password hashing,
-//! tokens, the clock); the change events writes record, the job queue and
-//! the supervisor of background tasks. Adapters for the ports live in `conduit-infrastructure`; the HTTP
+//! tokens, the clock, outbound email); the change events writes record, the
+//! job queue and the supervisor of background tasks. Adapters for the ports live in `conduit-infrastructure`; the HTTP
 //! layer calls the use cases through the `*UseCases` traits.
 
 pub mod articles;
@@ -11,6 +11,7 @@ pub mod error;
 pub mod events;
 pub mod health;
 pub mod jobs;
+pub mod mail;
 mod personalize;
 pub mod ports;
 pub mod profiles;
