@@ -253,3 +253,139 @@ async fn tokens_survive_a_restart_with_the_same_data_directory() {
     let response = second.get("/api/user", Some(&token)).await;
     assert_eq!(response.status, 200, "{}", response.text);
 }
+
+#[tokio::test]
+async fn a_password_change_revokes_every_earlier_token_and_returns_a_fresh_one() {
+    let app = TestApp::spawn().await;
+    let jake = app.register("jake").await;
+    let second_device = app
+        .post(
+            "/api/users/login",
+            None,
+            &json!({"user": {"email": jake.email, "password": jake.password}}),
+        )
+        .await
+        .body["user"]["token"]
+        .as_str()
+        .unwrap()
+        .to_owned();
+    assert_eq!(app.get("/api/user", Some(&second_device)).await.status, 200);
+
+    let changed = app
+        .put(
+            "/api/user",
+            Some(&jake.token),
+            &json!({"user": {"password": "a brand new password"}}),
+        )
+        .await;
+    assert_eq!(changed.status, 200, "{}", changed.text);
+    let fresh = changed.body["user"]["token"].as_str().unwrap().to_owned();
+    assert_ne!(fresh, jake.token);
+
+    for old in [&jake.token, &second_device] {
+        let refused = app.get("/api/user", Some(old)).await;
+        assert_eq!(refused.status, 401, "{}", refused.text);
+        assert_eq!(
+            refused.body,
+            json!({"errors": {"token": ["has been revoked"]}})
+        );
+    }
+    let current = app.get("/api/user", Some(&fresh)).await;
+    assert_eq!(current.status, 200, "{}", current.text);
+    assert_eq!(current.body["user"]["username"], "jake");
+}
+
+#[tokio::test]
+async fn a_profile_change_without_a_password_keeps_tokens_valid() {
+    let app = TestApp::spawn().await;
+    let jake = app.register("jake").await;
+    let changed = app
+        .put(
+            "/api/user",
+            Some(&jake.token),
+            &json!({"user": {"bio": "hi"}}),
+        )
+        .await;
+    assert_eq!(changed.status, 200, "{}", changed.text);
+    assert_eq!(changed.body["user"]["token"], jake.token.as_str());
+    assert_eq!(app.get("/api/user", Some(&jake.token)).await.status, 200);
+}
+
+#[tokio::test]
+async fn logout_revokes_the_callers_tokens_and_no_one_elses() {
+    let app = TestApp::spawn().await;
+    let jake = app.register("jake").await;
+    let anna = app.register("anna").await;
+    // Warm the cached record first: revocation must reach it.
+    assert_eq!(app.get("/api/user", Some(&jake.token)).await.status, 200);
+
+    let logout = app
+        .post("/api/users/logout", Some(&jake.token), &json!({}))
+        .await;
+    assert_eq!(logout.status, 204, "{}", logout.text);
+    assert!(logout.text.is_empty());
+
+    let refused = app.get("/api/user", Some(&jake.token)).await;
+    assert_eq!(refused.status, 401);
+    assert_eq!(
+        refused.body,
+        json!({"errors": {"token": ["has been revoked"]}})
+    );
+    let again = app
+        .post("/api/users/logout", Some(&jake.token), &json!({}))
+        .await;
+    assert_eq!(again.status, 401);
+    assert_eq!(app.get("/api/user", Some(&anna.token)).await.status, 200);
+
+    let login = app
+        .post(
+            "/api/users/login",
+            None,
+            &json!({"user": {"email": jake.email, "password": jake.password}}),
+        )
+        .await;
+    assert_eq!(login.status, 200);
+    let token = login.body["user"]["token"].as_str().unwrap();
+    assert_eq!(app.get("/api/user", Some(token)).await.status, 200);
+}
+
+#[tokio::test]
+async fn a_logout_through_one_instance_is_refused_by_the_others() {
+    if conduit_infrastructure::testing::backend()
+        != conduit_infrastructure::db::BackendKind::Postgres
+    {
+        eprintln!(
+            "skipped: several instances share only a PostgreSQL database (CONDUIT_TEST_BACKEND=postgres)"
+        );
+        return;
+    }
+    let secret = "a-secret-shared-by-every-instance-0123456789";
+    let first = TestApp::spawn_with(|settings| settings.jwt_secret = Some(secret.into())).await;
+    let second = first
+        .spawn_beside(|settings| settings.jwt_secret = Some(secret.into()))
+        .await;
+    let jake = first.register("jake").await;
+    // The other instance holds jake's record, token version included.
+    assert_eq!(second.get("/api/user", Some(&jake.token)).await.status, 200);
+
+    let logout = first
+        .post("/api/users/logout", Some(&jake.token), &json!({}))
+        .await;
+    assert_eq!(logout.status, 204);
+    let logged_out = std::time::Instant::now();
+    let deadline = logged_out + std::time::Duration::from_secs(5);
+    loop {
+        if second.get("/api/user", Some(&jake.token)).await.status == 401 {
+            eprintln!(
+                "the other instance refused the token after {:?}",
+                logged_out.elapsed()
+            );
+            break;
+        }
+        assert!(
+            std::time::Instant::now() < deadline,
+            "the other instance still accepts a revoked token"
+        );
+        tokio::time::sleep(std::time::Duration::from_millis(5)).await;
+    }
+}

@@ -39,16 +39,20 @@ impl CacheScope {
     /// purpose: a new kind of event must say what it invalidates.
     pub fn stale_after(event: &DomainEvent) -> &'static [Self] {
         match event {
-            // Existence is cached, absence never: a new user changes nothing.
+            // Token versions are cached for existing users only, absence
+            // never: a new user changes nothing.
             DomainEvent::UserRegistered { .. } => &[],
-            // Names, bios and images are shown with articles, comments and profiles.
-            DomainEvent::UserUpdated { profile, .. } => {
-                if *profile {
-                    &[Self::Content, Self::Comments]
-                } else {
-                    &[]
-                }
-            }
+            // Names, bios and images are shown with articles, comments and
+            // profiles; a new password revokes the user's tokens.
+            DomainEvent::UserUpdated {
+                profile, password, ..
+            } => match (*profile, *password) {
+                (true, true) => &[Self::Content, Self::Comments, Self::Users],
+                (true, false) => &[Self::Content, Self::Comments],
+                (false, true) => &[Self::Users],
+                (false, false) => &[],
+            },
+            DomainEvent::TokensRevoked { .. } => &[Self::Users],
             // `following` appears on profiles, article authors and comment authors.
             DomainEvent::Followed { .. } | DomainEvent::Unfollowed { .. } => {
                 &[Self::Content, Self::Comments]
@@ -112,7 +116,8 @@ pub enum CacheKey {
         username: String,
     },
     Tags,
-    UserExists(UserId),
+    /// The version a user's tokens must carry.
+    TokenVersion(UserId),
 }
 
 impl CacheKey {
@@ -120,7 +125,7 @@ impl CacheKey {
     pub fn scope(&self) -> CacheScope {
         match self {
             Self::Comments { .. } => CacheScope::Comments,
-            Self::UserExists(_) => CacheScope::Users,
+            Self::TokenVersion(_) => CacheScope::Users,
             _ => CacheScope::Content,
         }
     }
@@ -134,7 +139,7 @@ pub enum CachedValue {
     Comments(Arc<Vec<CommentView>>),
     Profile(Arc<Profile>),
     Tags(Arc<Vec<String>>),
-    UserExists,
+    TokenVersion(i64),
 }
 
 /// An in-process cache of read models (implemented in infrastructure).

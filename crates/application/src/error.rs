@@ -69,6 +69,8 @@ pub enum AuthFailure {
     InvalidToken,
     ExpiredToken,
     UnknownUser,
+    /// Issued before the user changed their password or logged out.
+    RevokedToken,
 }
 
 impl AuthFailure {
@@ -79,6 +81,7 @@ impl AuthFailure {
             Self::InvalidToken => "is invalid",
             Self::ExpiredToken => "has expired",
             Self::UnknownUser => "belongs to no user",
+            Self::RevokedToken => "has been revoked",
         }
     }
 }

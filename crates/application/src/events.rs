@@ -26,6 +26,11 @@ pub enum DomainEvent {
         email: bool,
         password: bool,
     },
+    /// Every token the user held until now was revoked (a log-out; a
+    /// password change says so with `UserUpdated { password: true }`).
+    TokensRevoked {
+        user: UserId,
+    },
     Followed {
         follower: UserId,
         followee: UserId,
@@ -77,6 +82,7 @@ impl DomainEvent {
         match self {
             Self::UserRegistered { .. } => "user_registered",
             Self::UserUpdated { .. } => "user_updated",
+            Self::TokensRevoked { .. } => "tokens_revoked",
             Self::Followed { .. } => "followed",
             Self::Unfollowed { .. } => "unfollowed",
             Self::ArticlePublished { .. } => "article_published",

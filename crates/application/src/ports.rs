@@ -131,7 +131,12 @@ pub trait UserRepository {
         except: Option<UserId>,
     ) -> Result<bool, RepoError>;
     fn update(&mut self, id: UserId, changes: &UserChanges) -> Result<Account, RepoError>;
-    fn exists(&mut self, id: UserId) -> Result<bool, RepoError>;
+    /// The version a token of this user must carry; `None` when there is
+    /// no such user.
+    fn token_version(&mut self, id: UserId) -> Result<Option<i64>, RepoError>;
+    /// Increments the user's token version, so that every token issued
+    /// before is refused; answers the new version.
+    fn revoke_tokens(&mut self, id: UserId) -> Result<i64, RepoError>;
 }
 
 /// Who follows whom. Following and unfollowing are idempotent: each answers
@@ -379,10 +384,23 @@ pub trait PasswordHasher: Send + Sync {
 /// Access tokens.
 #[cfg_attr(any(test, feature = "mocks"), mockall::automock)]
 pub trait TokenService: Send + Sync {
+    /// A token of `user`, carrying the user's current token `version`.
+    ///
     /// # Errors
     /// `Internal` when signing fails.
-    fn issue(&self, user: UserId) -> Result<String, AppError>;
+    fn issue(&self, user: UserId, version: i64) -> Result<String, AppError>;
+    /// Checks the signature and the expiry; whether the version is still
+    /// the user's is the caller's to check.
+    ///
     /// # Errors
     /// Why the token is not acceptable.
-    fn verify(&self, token: &str) -> Result<UserId, AuthFailure>;
+    fn verify(&self, token: &str) -> Result<TokenClaims, AuthFailure>;
+}
+
+/// What a valid token says.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct TokenClaims {
+    pub user: UserId,
+    /// The user's token version when it was issued.
+    pub version: i64,
 }

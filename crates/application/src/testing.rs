@@ -150,7 +150,8 @@ impl Database for FakeDb {
     }
 }
 
-/// A stored account named `username`, with no bio or image.
+/// A stored account named `username`, with no bio or image and tokens of
+/// version 0.
 pub fn account(id: i64, username: &str) -> Account {
     Account {
         id: UserId(id),
@@ -158,6 +159,7 @@ pub fn account(id: i64, username: &str) -> Account {
         email: format!("{username}@example.com"),
         bio: None,
         image: None,
+        token_version: 0,
     }
 }
 

@@ -87,6 +87,15 @@ pub struct SignedIn {
     pub token: String,
 }
 
+/// An account after an update. A new password revokes every token issued
+/// until then, the caller's too, so the caller gets a fresh one.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct AccountUpdated {
+    pub account: Account,
+    /// Set when the update revoked the user's tokens.
+    pub new_token: Option<String>,
+}
+
 /// The account use cases, as the HTTP layer sees them.
 #[cfg_attr(any(test, feature = "mocks"), mockall::automock)]
 #[async_trait]
@@ -95,10 +104,17 @@ pub trait UserUseCases: Send + Sync {
     async fn register(&self, registration: Registration) -> Result<SignedIn, AppError>;
     /// Checks credentials; an unknown email and a wrong password fail alike.
     async fn login(&self, login: Login) -> Result<SignedIn, AppError>;
-    /// Resolves an access token to the user it was issued to.
+    /// Resolves an access token to the user it was issued to. A token
+    /// issued before the user's last password change or log-out is
+    /// refused; the check reads the user's token version from the cache,
+    /// so it costs no database round trip once warm.
     async fn authenticate(&self, token: &str) -> Result<UserId, AppError>;
     async fn current(&self, user: UserId) -> Result<Account, AppError>;
-    async fn update(&self, user: UserId, update: AccountUpdate) -> Result<Account, AppError>;
+    /// Changes the account; a new password revokes every earlier token.
+    async fn update(&self, user: UserId, update: AccountUpdate)
+    -> Result<AccountUpdated, AppError>;
+    /// Revokes every token of the user issued until now.
+    async fn logout(&self, user: UserId) -> Result<(), AppError>;
 }
 
 pub struct UserService<D> {
@@ -121,7 +137,7 @@ impl<D: Database> UserService<D> {
     }
 
     fn sign_in(&self, account: Account) -> Result<SignedIn, AppError> {
-        let token = self.tokens.issue(account.id)?;
+        let token = self.tokens.issue(account.id, account.token_version)?;
         Ok(SignedIn { account, token })
     }
 }
@@ -193,25 +209,33 @@ impl<D: Database> UserUseCases for UserService<D> {
     }
 
     async fn authenticate(&self, token: &str) -> Result<UserId, AppError> {
-        let user = self.tokens.verify(token).map_err(AppError::Unauthorized)?;
-        // Only existence is cached, never absence, so a new user is never refused.
-        let key = CacheKey::UserExists(user);
-        if let Some(CachedValue::UserExists) = self.storage.cache.get(&key) {
-            return Ok(user);
-        }
-        let generation = self.storage.cache.generation(CacheScope::Users);
-        let exists = self
-            .storage
-            .db
-            .read(move |uow| Ok(uow.users().exists(user)?))
-            .await?;
-        if exists {
-            self.storage
-                .cache
-                .put(key, generation, CachedValue::UserExists);
-            Ok(user)
-        } else {
-            Err(AppError::Unauthorized(AuthFailure::UnknownUser))
+        let claims = self.tokens.verify(token).map_err(AppError::Unauthorized)?;
+        let user = claims.user;
+        let current = match self.storage.cache.get(&CacheKey::TokenVersion(user)) {
+            Some(CachedValue::TokenVersion(version)) => Some(version),
+            _ => {
+                // Only existing users are cached, never absence, so a new
+                // user is never refused.
+                let generation = self.storage.cache.generation(CacheScope::Users);
+                let found = self
+                    .storage
+                    .db
+                    .read(move |uow| Ok(uow.users().token_version(user)?))
+                    .await?;
+                if let Some(version) = found {
+                    self.storage.cache.put(
+                        CacheKey::TokenVersion(user),
+                        generation,
+                        CachedValue::TokenVersion(version),
+                    );
+                }
+                found
+            }
+        };
+        match current {
+            Some(version) if version == claims.version => Ok(user),
+            Some(_) => Err(AppError::Unauthorized(AuthFailure::RevokedToken)),
+            None => Err(AppError::Unauthorized(AuthFailure::UnknownUser)),
         }
     }
 
@@ -227,7 +251,11 @@ impl<D: Database> UserUseCases for UserService<D> {
     }
 
     #[tracing::instrument(skip_all, fields(user_id = user.0))]
-    async fn update(&self, user: UserId, update: AccountUpdate) -> Result<Account, AppError> {
+    async fn update(
+        &self,
+        user: UserId,
+        update: AccountUpdate,
+    ) -> Result<AccountUpdated, AppError> {
         if update.is_empty() {
             return Err(AppError::Validation(FieldErrors::single(
                 "user",
@@ -276,7 +304,9 @@ impl<D: Database> UserUseCases for UserService<D> {
             email: changes.email.is_some(),
             password: changes.password_hash.is_some(),
         };
-        self.storage
+        let revokes = changes.password_hash.is_some();
+        let account = self
+            .storage
             .write(move |uow| {
                 let mut taken = FieldErrors::new();
                 if let Some(email) = &changes.email
@@ -290,18 +320,40 @@ impl<D: Database> UserUseCases for UserService<D> {
                     taken.add("username", "has already been taken");
                 }
                 taken.into_result()?;
-                let account = uow.users().update(user, &changes)?;
+                let mut account = uow.users().update(user, &changes)?;
+                if changes.password_hash.is_some() {
+                    account.token_version = uow.users().revoke_tokens(user)?;
+                }
                 uow.record(changed.clone());
                 Ok(account)
             })
-            .await
+            .await?;
+        let new_token = if revokes {
+            Some(self.tokens.issue(account.id, account.token_version)?)
+        } else {
+            None
+        };
+        Ok(AccountUpdated { account, new_token })
+    }
+
+    #[tracing::instrument(skip_all, fields(user_id = user.0))]
+    async fn logout(&self, user: UserId) -> Result<(), AppError> {
+        self.storage
+            .write(move |uow| {
+                uow.users().revoke_tokens(user)?;
+                uow.record(DomainEvent::TokensRevoked { user });
+                Ok(())
+            })
+            .await?;
+        tracing::info!("tokens revoked");
+        Ok(())
     }
 }
 
 #[cfg(test)]
 mod tests {
     use super::*;
-    use crate::ports::{MockPasswordHasher, MockTokenService, PasswordHash};
+    use crate::ports::{MockPasswordHasher, MockTokenService, PasswordHash, TokenClaims};
     use crate::testing::{FakeDb, account};
     use mockall::predicate::eq;
 
@@ -317,8 +369,34 @@ mod tests {
         let mut tokens = MockTokenService::new();
         tokens
             .expect_issue()
-            .returning(|id| Ok(format!("token-for-{}", id.0)));
+            .returning(|id, version| Ok(format!("token-for-{}-v{version}", id.0)));
         tokens
+    }
+
+    fn claims(user: i64, version: i64) -> TokenClaims {
+        TokenClaims {
+            user: UserId(user),
+            version,
+        }
+    }
+
+    /// A token service whose every token says `claims`.
+    fn verifying(claims: TokenClaims) -> MockTokenService {
+        let mut tokens = MockTokenService::new();
+        tokens.expect_verify().returning(move |_| Ok(claims));
+        tokens
+    }
+
+    /// A database where user 9's tokens are at `version`.
+    fn token_version_of_9(version: Option<i64>) -> FakeDb {
+        FakeDb::new().reading(move |repos| {
+            repos
+                .users
+                .expect_token_version()
+                .with(eq(UserId(9)))
+                .times(1)
+                .returning(move |_| Ok(version));
+        })
     }
 
     fn service(
@@ -361,7 +439,7 @@ mod tests {
             .register(registration())
             .await
             .unwrap();
-        assert_eq!(signed_in.token, "token-for-7");
+        assert_eq!(signed_in.token, "token-for-7-v0");
         assert_eq!(signed_in.account.username, "jake");
         assert_eq!(
             db.events(),
@@ -497,21 +575,12 @@ mod tests {
             })
             .await
             .unwrap();
-        assert_eq!(signed_in.token, "token-for-3");
+        assert_eq!(signed_in.token, "token-for-3-v0");
     }
 
     #[tokio::test]
     async fn authenticate_rejects_a_token_of_a_deleted_user() {
-        let db = FakeDb::new().reading(|repos| {
-            repos
-                .users
-                .expect_exists()
-                .with(eq(UserId(9)))
-                .returning(|_| Ok(false));
-        });
-        let mut tokens = MockTokenService::new();
-        tokens.expect_verify().returning(|_| Ok(UserId(9)));
-        let error = service(db, hasher(), tokens)
+        let error = service(token_version_of_9(None), hasher(), verifying(claims(9, 0)))
             .authenticate("valid-but-orphaned")
             .await
             .unwrap_err();
@@ -519,6 +588,78 @@ mod tests {
             error,
             AppError::Unauthorized(AuthFailure::UnknownUser)
         ));
+    }
+
+    #[tokio::test]
+    async fn authenticate_accepts_a_token_of_the_users_current_version() {
+        let user = service(
+            token_version_of_9(Some(2)),
+            hasher(),
+            verifying(claims(9, 2)),
+        )
+        .authenticate("current")
+        .await
+        .unwrap();
+        assert_eq!(user, UserId(9));
+    }
+
+    #[tokio::test]
+    async fn authenticate_refuses_a_token_issued_before_a_revocation() {
+        let error = service(
+            token_version_of_9(Some(3)),
+            hasher(),
+            verifying(claims(9, 2)),
+        )
+        .authenticate("revoked")
+        .await
+        .unwrap_err();
+        assert!(matches!(
+            error,
+            AppError::Unauthorized(AuthFailure::RevokedToken)
+        ));
+    }
+
+    #[tokio::test]
+    async fn logout_revokes_the_users_tokens_and_records_it() {
+        let db = Arc::new(FakeDb::new().writing(|repos| {
+            repos
+                .users
+                .expect_revoke_tokens()
+                .with(eq(UserId(9)))
+                .times(1)
+                .returning(|_| Ok(1));
+        }));
+        service(Arc::clone(&db), hasher(), tokens())
+            .logout(UserId(9))
+            .await
+            .unwrap();
+        assert_eq!(
+            db.events(),
+            [DomainEvent::TokensRevoked { user: UserId(9) }]
+        );
+    }
+
+    #[tokio::test]
+    async fn an_update_without_a_new_password_keeps_the_tokens() {
+        let db = FakeDb::new().writing(|repos| {
+            repos
+                .users
+                .expect_update()
+                .times(1)
+                .returning(|_, _| Ok(account(1, "jake")));
+            repos.users.expect_revoke_tokens().never();
+        });
+        let updated = service(db, hasher(), tokens())
+            .update(
+                UserId(1),
+                AccountUpdate {
+                    bio: Some(Some("hello".to_owned())),
+                    ..AccountUpdate::default()
+                },
+            )
+            .await
+            .unwrap();
+        assert_eq!(updated.new_token, None);
     }
 
     #[tokio::test]
@@ -555,6 +696,12 @@ mod tests {
                 })
                 .times(1)
                 .returning(|_, _| Ok(account(1, "jake")));
+            repos
+                .users
+                .expect_revoke_tokens()
+                .with(eq(UserId(1)))
+                .times(1)
+                .returning(|_| Ok(1));
         });
         let db = Arc::new(db);
         let updated = service(Arc::clone(&db), hasher(), tokens())
@@ -569,7 +716,13 @@ mod tests {
             )
             .await
             .unwrap();
-        assert_eq!(updated.username, "jake");
+        assert_eq!(updated.account.username, "jake");
+        assert_eq!(updated.account.token_version, 1);
+        assert_eq!(
+            updated.new_token.as_deref(),
+            Some("token-for-1-v1"),
+            "a fresh token of the new version"
+        );
         assert_eq!(
             db.events(),
             [DomainEvent::UserUpdated {

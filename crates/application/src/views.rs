@@ -13,6 +13,9 @@ pub struct Account {
     pub email: String,
     pub bio: Option<String>,
     pub image: Option<String>,
+    /// Tokens issued with an older version are refused (see
+    /// `UserUseCases::authenticate`).
+    pub token_version: i64,
 }
 
 /// The public part of a user, as shown next to their articles and comments.

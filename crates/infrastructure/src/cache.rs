@@ -66,7 +66,7 @@ fn weight(key: &CacheKey, value: &CachedValue) -> u32 {
             .sum(),
         CacheKey::Article { slug, .. } | CacheKey::Comments { slug, .. } => text(slug),
         CacheKey::Profile { username, .. } => text(username),
-        CacheKey::Feed { .. } | CacheKey::Tags | CacheKey::UserExists(_) => 0,
+        CacheKey::Feed { .. } | CacheKey::Tags | CacheKey::TokenVersion(_) => 0,
     };
     let value_bytes = match value {
         CachedValue::Articles(page) => page
@@ -83,7 +83,7 @@ fn weight(key: &CacheKey, value: &CachedValue) -> u32 {
             .sum(),
         CachedValue::Profile(found) => profile(found),
         CachedValue::Tags(tags) => tags.iter().map(|tag| text(tag)).sum(),
-        CachedValue::UserExists => 0,
+        CachedValue::TokenVersion(_) => 0,
     };
     u32::try_from(FIXED + key_bytes + value_bytes).unwrap_or(u32::MAX)
 }

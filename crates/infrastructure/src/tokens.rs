@@ -8,7 +8,7 @@ use conduit_application::AuthFailure;
 use conduit_application::error::{AppError, Cause};
 
 use crate::error::InfrastructureError;
-use conduit_application::ports::TokenService;
+use conduit_application::ports::{TokenClaims, TokenService};
 use conduit_domain::UserId;
 use jsonwebtoken::errors::ErrorKind;
 use jsonwebtoken::{Algorithm, DecodingKey, EncodingKey, Header, Validation};
@@ -27,6 +27,10 @@ struct Claims {
     iss: String,
     iat: i64,
     exp: i64,
+    /// The user's token version at issue; tokens issued before versions
+    /// existed carry none and count as version 0.
+    #[serde(default)]
+    ver: i64,
 }
 
 /// Issues and verifies HS256 tokens. The algorithm is pinned: a token that
@@ -66,7 +70,7 @@ impl JwtTokenService {
 }
 
 impl TokenService for JwtTokenService {
-    fn issue(&self, user: UserId) -> Result<String, AppError> {
+    fn issue(&self, user: UserId, version: i64) -> Result<String, AppError> {
         let now = chrono::Utc::now().timestamp();
         let lifetime = i64::try_from(self.lifetime.as_secs()).unwrap_or(i64::MAX);
         let claims = Claims {
@@ -74,22 +78,28 @@ impl TokenService for JwtTokenService {
             iss: ISSUER.to_owned(),
             iat: now,
             exp: now.saturating_add(lifetime),
+            ver: version,
         };
         jsonwebtoken::encode(&Header::new(Algorithm::HS256), &claims, &self.encoding)
             .map_err(|error| AppError::Internal(Cause::from(format!("signing a token: {error}"))))
     }
 
-    fn verify(&self, token: &str) -> Result<UserId, AuthFailure> {
+    fn verify(&self, token: &str) -> Result<TokenClaims, AuthFailure> {
         let data = jsonwebtoken::decode::<Claims>(token, &self.decoding, &self.validation)
             .map_err(|error| match error.kind() {
                 ErrorKind::ExpiredSignature => AuthFailure::ExpiredToken,
                 _ => AuthFailure::InvalidToken,
             })?;
-        data.claims
+        let user = data
+            .claims
             .sub
             .parse::<i64>()
             .map(UserId)
-            .map_err(|_| AuthFailure::InvalidToken)
+            .map_err(|_| AuthFailure::InvalidToken)?;
+        Ok(TokenClaims {
+            user,
+            version: data.claims.ver,
+        })
     }
 }
 
@@ -192,10 +202,28 @@ mod tests {
     }
 
     #[test]
-    fn a_token_round_trips_to_its_user() {
+    fn a_token_round_trips_to_its_user_and_version() {
         let service = service();
-        let token = service.issue(UserId(42)).unwrap();
-        assert_eq!(service.verify(&token), Ok(UserId(42)));
+        let token = service.issue(UserId(42), 3).unwrap();
+        assert_eq!(
+            service.verify(&token),
+            Ok(TokenClaims {
+                user: UserId(42),
+                version: 3
+            })
+        );
+    }
+
+    #[test]
+    fn a_token_issued_before_versions_counts_as_version_zero() {
+        let token = sign(&Header::new(Algorithm::HS256), &claims(60), SECRET);
+        assert_eq!(
+            service().verify(&token),
+            Ok(TokenClaims {
+                user: UserId(42),
+                version: 0
+            })
+        );
     }
 
     #[test]

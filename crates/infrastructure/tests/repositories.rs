@@ -160,8 +160,8 @@ async fn an_inserted_user_is_found_by_id_and_by_username_in_any_case() {
             uow.users().find_by_username(&username("aLICE"))?,
             uow.users().find_by_username(&username("bob"))?,
             uow.users().find_by_id(UserId(id.0 + 1000))?,
-            uow.users().exists(id)?,
-            uow.users().exists(UserId(id.0 + 1000))?,
+            uow.users().token_version(id)?,
+            uow.users().token_version(UserId(id.0 + 1000))?,
         ))
     })
     .await;
@@ -169,8 +169,29 @@ async fn an_inserted_user_is_found_by_id_and_by_username_in_any_case() {
     assert_eq!(found.1.as_ref(), Some(&alice));
     assert_eq!(found.2, None);
     assert_eq!(found.3, None);
-    assert!(found.4);
-    assert!(!found.5);
+    assert_eq!(found.4, Some(0), "a new user's tokens are of version 0");
+    assert_eq!(found.5, None);
+}
+
+#[tokio::test]
+async fn revoking_tokens_increments_the_users_version_and_no_one_elses() {
+    let (db, _test_db) = database().await;
+    let alice = insert_user(&db, "Alice").await.id;
+    let bob = insert_user(&db, "Bob").await.id;
+    let first = write(&db, move |uow| Ok(uow.users().revoke_tokens(alice)?)).await;
+    let second = write(&db, move |uow| Ok(uow.users().revoke_tokens(alice)?)).await;
+    assert_eq!((first, second), (1, 2));
+    let versions = read(&db, move |uow| {
+        Ok((
+            uow.users().token_version(alice)?,
+            uow.users().token_version(bob)?,
+            uow.users()
+                .find_by_id(alice)?
+                .map(|account| account.token_version),
+        ))
+    })
+    .await;
+    assert_eq!(versions, (Some(2), Some(0), Some(2)));
 }
 
 #[tokio::test]
@@ -250,6 +271,7 @@ async fn updating_a_user_changes_the_given_fields_and_can_clear_bio_and_image() 
             email: "Alicia@Example.com".to_owned(),
             bio: Some("I write".to_owned()),
             image: Some("https://example.com/a.png".to_owned()),
+            token_version: 0,
         }
     );
     let (by_new_name, by_old_name, credentials) = read(&db, |uow| {

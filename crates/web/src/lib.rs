@@ -135,6 +135,7 @@ pub fn api_routes(cfg: &mut web::ServiceConfig) {
         web::scope("/api")
             .service(web::resource("/users").route(web::post().to(users::create_user)))
             .service(web::resource("/users/login").route(web::post().to(users::login)))
+            .service(web::resource("/users/logout").route(web::post().to(users::logout)))
             .service(
                 web::resource("/user")
                     .route(web::get().to(users::get_current_user))

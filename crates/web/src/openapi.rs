@@ -20,6 +20,7 @@ use crate::handlers::{articles, comments, health, profiles, tags, users};
         users::create_user,
         users::get_current_user,
         users::update_current_user,
+        users::logout,
         profiles::get_profile_by_username,
         profiles::follow_user_by_username,
         profiles::unfollow_user_by_username,
@@ -179,7 +180,7 @@ mod tests {
     }
 
     #[test]
-    fn no_operation_beyond_the_contract_and_operations_endpoints_is_documented() {
+    fn no_operation_beyond_the_contract_operations_and_account_endpoints_is_documented() {
         let document = document();
         let mut documented = Vec::new();
         for (path, item) in document["paths"].as_object().expect("paths") {
@@ -200,6 +201,8 @@ mod tests {
             ("get", "/health/live", "Live"),
             ("get", "/health/ready", "Ready"),
             ("get", "/metrics", "Metrics"),
+            // The account lifecycle beyond the RealWorld contract.
+            ("post", "/api/users/logout", "Logout"),
         ];
         let mut expected: Vec<_> = CONTRACT
             .iter()
@@ -237,6 +240,7 @@ mod tests {
             ("get", "/api/articles/feed"),
             ("post", "/api/articles"),
             ("delete", "/api/articles/{slug}/comments/{id}"),
+            ("post", "/api/users/logout"),
         ] {
             assert_eq!(
                 requirements(method, path),

@@ -230,6 +230,7 @@ pub fn account() -> Account {
         email: "jake@jake.jake".to_owned(),
         bio: None,
         image: None,
+        token_version: 0,
     }
 }
 

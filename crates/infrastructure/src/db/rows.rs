@@ -20,6 +20,7 @@ pub(crate) struct AccountRow {
     pub email: String,
     pub bio: Option<String>,
     pub image: Option<String>,
+    pub token_version: i64,
 }
 
 impl From<AccountRow> for Account {
@@ -30,6 +31,7 @@ impl From<AccountRow> for Account {
             email: row.email,
             bio: row.bio,
             image: row.image,
+            token_version: row.token_version,
         }
     }
 }

@@ -14,6 +14,7 @@ diesel::table! {
         created_at -> Timestamp,
         updated_at -> Timestamp,
         articles_count -> BigInt,
+        token_version -> BigInt,
     }
 }
 

@@ -107,7 +107,8 @@ pub async fn get_current_user(
     Ok(web::Json(UserResponse::new(account, caller.token)))
 }
 
-/// Update the current user.
+/// Update the current user. A new password revokes every token issued
+/// before it, the one presented too: the response then carries a fresh token.
 #[utoipa::path(
     put,
     path = "/api/user",
@@ -127,7 +128,7 @@ pub async fn update_current_user(
     body: ValidJson<UpdateUserRequest>,
 ) -> Result<web::Json<UserResponse>, ApiError> {
     let user = body.into_inner().user;
-    let account = users
+    let updated = users
         .update(
             caller.id,
             AccountUpdate {
@@ -139,14 +140,36 @@ pub async fn update_current_user(
             },
         )
         .await?;
-    Ok(web::Json(UserResponse::new(account, caller.token)))
+    let token = updated.new_token.unwrap_or(caller.token);
+    Ok(web::Json(UserResponse::new(updated.account, token)))
+}
+
+/// Log out everywhere: every token of the caller issued until now answers
+/// 401 from then on (on every instance). Not part of the RealWorld API.
+#[utoipa::path(
+    post,
+    path = "/api/users/logout",
+    operation_id = "Logout",
+    tag = "User and Authentication",
+    security(("Token" = [])),
+    responses(
+        (status = 204, description = "The caller's tokens are revoked"),
+        Unauthorized, InternalError, Unavailable
+    )
+)]
+pub async fn logout(
+    users: Data<dyn UserUseCases>,
+    caller: AuthUser,
+) -> Result<HttpResponse, ApiError> {
+    users.logout(caller.id).await?;
+    Ok(HttpResponse::NoContent().finish())
 }
 
 #[cfg(test)]
 mod tests {
     use actix_web::http::StatusCode;
     use actix_web::test::TestRequest;
-    use conduit_application::users::SignedIn;
+    use conduit_application::users::{AccountUpdated, SignedIn};
     use conduit_application::{AppError, AuthFailure, FieldErrors};
     use serde_json::json;
 
@@ -461,7 +484,10 @@ mod tests {
             .returning(|_, _| {
                 let mut account = account();
                 account.email = "jake@new.example".to_owned();
-                Ok(account)
+                Ok(AccountUpdated {
+                    account,
+                    new_token: None,
+                })
             });
         let reply = mocks
             .send(with_token(TestRequest::put().uri("/api/user").set_json(
@@ -471,6 +497,57 @@ mod tests {
         assert_eq!(reply.status, StatusCode::OK, "{}", reply.text);
         assert_eq!(reply.body["user"]["email"], "jake@new.example");
         assert_eq!(reply.body["user"]["token"], TOKEN);
+    }
+
+    #[actix_web::test]
+    async fn a_password_change_answers_with_the_fresh_token() {
+        let mut mocks = Mocks::signed_in();
+        mocks
+            .users
+            .expect_update()
+            .withf(|_, update| update.password.as_deref() == Some("a new password"))
+            .times(1)
+            .returning(|_, _| {
+                Ok(AccountUpdated {
+                    account: account(),
+                    new_token: Some("fresh-jwt".to_owned()),
+                })
+            });
+        let reply = mocks
+            .send(with_token(
+                TestRequest::put()
+                    .uri("/api/user")
+                    .set_json(json!({"user": {"password": "a new password"}})),
+            ))
+            .await;
+        assert_eq!(reply.status, StatusCode::OK, "{}", reply.text);
+        assert_eq!(reply.body["user"]["token"], "fresh-jwt");
+    }
+
+    #[actix_web::test]
+    async fn logout_revokes_the_callers_tokens_and_answers_204() {
+        let mut mocks = Mocks::signed_in();
+        mocks
+            .users
+            .expect_logout()
+            .withf(|user| *user == CALLER)
+            .times(1)
+            .returning(|_| Ok(()));
+        let reply = mocks
+            .send(with_token(TestRequest::post().uri("/api/users/logout")))
+            .await;
+        assert_eq!(reply.status, StatusCode::NO_CONTENT, "{}", reply.text);
+        assert!(reply.text.is_empty());
+    }
+
+    #[actix_web::test]
+    async fn logout_without_a_token_returns_401() {
+        let mut mocks = Mocks::anonymous();
+        mocks.users.expect_logout().never();
+        let reply = mocks
+            .send(TestRequest::post().uri("/api/users/logout"))
+            .await;
+        reply.assert_unauthorized("is missing");
     }
 
     #[actix_web::test]

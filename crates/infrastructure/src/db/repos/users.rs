@@ -50,6 +50,7 @@ impl UserRepository for DieselUow<'_> {
             email: user.email.as_str().to_owned(),
             bio: None,
             image: None,
+            token_version: 0,
         })
     }
 
@@ -142,8 +143,19 @@ impl UserRepository for DieselUow<'_> {
         })
     }
 
-    fn exists(&mut self, id: UserId) -> Result<bool, RepoError> {
-        diesel::select(diesel::dsl::exists(users::table.find(id.0)))
+    fn token_version(&mut self, id: UserId) -> Result<Option<i64>, RepoError> {
+        users::table
+            .find(id.0)
+            .select(users::token_version)
+            .first(self.conn)
+            .optional()
+            .or_repo_error()
+    }
+
+    fn revoke_tokens(&mut self, id: UserId) -> Result<i64, RepoError> {
+        diesel::update(users::table.find(id.0))
+            .set(users::token_version.eq(users::token_version + 1))
+            .returning(users::token_version)
             .get_result(self.conn)
             .or_repo_error()
     }
