@@ -33,6 +33,65 @@ pub struct TestApp {
     _data: tempfile::TempDir,
 }
 
+/// An email the server wrote as a `.eml` file (no SMTP server configured).
+#[derive(Debug, Clone)]
+pub struct SentEmail {
+    pub to: String,
+    pub subject: String,
+    pub message_id: String,
+    pub text: String,
+    pub html: String,
+    /// `List-Unsubscribe` and `List-Unsubscribe-Post`, when present.
+    pub list_unsubscribe: Option<String>,
+    pub list_unsubscribe_post: Option<String>,
+}
+
+impl SentEmail {
+    fn parse(bytes: &[u8]) -> Self {
+        let message = mail_parser::MessageParser::default()
+            .parse(bytes)
+            .expect("a parseable email");
+        let header = |name: &str| {
+            message
+                .header_raw(name)
+                .map(|value| value.trim().to_owned())
+        };
+        Self {
+            to: message
+                .to()
+                .and_then(|to| to.first())
+                .and_then(|address| address.address())
+                .unwrap_or_default()
+                .to_owned(),
+            subject: message.subject().unwrap_or_default().to_owned(),
+            message_id: message.message_id().unwrap_or_default().to_owned(),
+            text: message
+                .body_text(0)
+                .map(|text| text.into_owned())
+                .unwrap_or_default(),
+            html: message
+                .body_html(0)
+                .map(|html| html.into_owned())
+                .unwrap_or_default(),
+            list_unsubscribe: header("List-Unsubscribe"),
+            list_unsubscribe_post: header("List-Unsubscribe-Post"),
+        }
+    }
+
+    /// The token of the first link in the text part that starts with `prefix`.
+    pub fn token_after(&self, prefix: &str) -> String {
+        let start = self
+            .text
+            .find(prefix)
+            .unwrap_or_else(|| panic!("no {prefix} link in {}", self.text))
+            + prefix.len();
+        self.text[start..]
+            .chars()
+            .take_while(|c| c.is_ascii_alphanumeric() || *c == '-' || *c == '_')
+            .collect()
+    }
+}
+
 /// A response, read whole.
 #[derive(Debug)]
 pub struct TestResponse {
@@ -60,6 +119,9 @@ pub struct TestUser {
 
 static TRACING: Once = Once::new();
 
+/// Where links in the test servers' emails point.
+pub const PUBLIC_URL: &str = "https://conduit.test";
+
 impl TestApp {
     pub async fn spawn() -> Self {
         Self::spawn_with(|_| {}).await
@@ -85,6 +147,7 @@ impl TestApp {
         let data = tempfile::tempdir().expect("creating a data directory");
         let mut settings = Settings::defaults();
         settings.bind = "127.0.0.1:0".parse().expect("a valid address");
+        settings.public_url = Some(PUBLIC_URL.to_owned());
         settings.database_url = db.url().into();
         settings.data_dir = data.path().to_owned();
         settings.jwt_secret = None;
@@ -122,6 +185,49 @@ impl TestApp {
             jobs,
             db,
             _data: data,
+        }
+    }
+
+    /// Where this instance writes its emails.
+    pub fn mail_dir(&self) -> std::path::PathBuf {
+        self._data.path().join("mail")
+    }
+
+    /// Every email written so far, oldest first.
+    pub fn emails(&self) -> Vec<SentEmail> {
+        let Ok(entries) = std::fs::read_dir(self.mail_dir()) else {
+            return Vec::new();
+        };
+        let mut paths: Vec<_> = entries
+            .filter_map(Result::ok)
+            .map(|entry| entry.path())
+            .filter(|path| path.extension().is_some_and(|ext| ext == "eml"))
+            .collect();
+        paths.sort();
+        paths
+            .iter()
+            .map(|path| SentEmail::parse(&std::fs::read(path).expect("reading an email")))
+            .collect()
+    }
+
+    /// Waits (up to 10 s) until `count` emails to `to` exist; answers them.
+    pub async fn emails_to(&self, to: &str, count: usize) -> Vec<SentEmail> {
+        let deadline = std::time::Instant::now() + std::time::Duration::from_secs(10);
+        loop {
+            let found: Vec<_> = self
+                .emails()
+                .into_iter()
+                .filter(|email| email.to == to)
+                .collect();
+            if found.len() >= count {
+                return found;
+            }
+            assert!(
+                std::time::Instant::now() < deadline,
+                "{count} emails to {to} expected, found {}: {found:?}",
+                found.len()
+            );
+            tokio::time::sleep(std::time::Duration::from_millis(20)).await;
         }
     }
 

@@ -5,6 +5,7 @@
     reason = "black-box tests: failing loudly is the point"
 )]
 
+mod accounts;
 mod articles;
 mod bad_input;
 mod cache;

@@ -20,7 +20,15 @@ async fn register_login_current_user_and_update_round_trip() {
     assert_eq!(user["image"], serde_json::Value::Null);
     assert_eq!(
         user.as_object().unwrap().keys().collect::<Vec<_>>(),
-        ["bio", "email", "image", "token", "username"]
+        [
+            "bio",
+            "email",
+            "emailNotifications",
+            "emailVerified",
+            "image",
+            "token",
+            "username"
+        ]
     );
 
     let login = app

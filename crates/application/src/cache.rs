@@ -53,6 +53,10 @@ impl CacheScope {
                 (false, false) => &[],
             },
             DomainEvent::TokensRevoked { .. } => &[Self::Users],
+            // Nothing cached shows a user's verification or their requests.
+            DomainEvent::VerificationRequested { .. }
+            | DomainEvent::PasswordResetRequested { .. }
+            | DomainEvent::EmailVerified { .. } => &[],
             // `following` appears on profiles, article authors and comment authors.
             DomainEvent::Followed { .. } | DomainEvent::Unfollowed { .. } => {
                 &[Self::Content, Self::Comments]

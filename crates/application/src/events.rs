@@ -18,8 +18,9 @@ pub enum DomainEvent {
     UserRegistered {
         user: UserId,
     },
-    /// The user changed their account. `profile` says whether what others
-    /// see (name, bio, image) changed; `email` and `password` whether those did.
+    /// The user's account changed. `profile` says whether what others see
+    /// (name, bio, image) changed; `email` and `password` whether those did
+    /// (a change of settings alone sets none of them).
     UserUpdated {
         user: UserId,
         profile: bool,
@@ -29,6 +30,18 @@ pub enum DomainEvent {
     /// Every token the user held until now was revoked (a log-out; a
     /// password change says so with `UserUpdated { password: true }`).
     TokensRevoked {
+        user: UserId,
+    },
+    /// The user asked for a new email verification link.
+    VerificationRequested {
+        user: UserId,
+    },
+    /// Someone asked for a password reset link for the user's address.
+    PasswordResetRequested {
+        user: UserId,
+    },
+    /// The user followed a link proving the address is theirs.
+    EmailVerified {
         user: UserId,
     },
     Followed {
@@ -83,6 +96,9 @@ impl DomainEvent {
             Self::UserRegistered { .. } => "user_registered",
             Self::UserUpdated { .. } => "user_updated",
             Self::TokensRevoked { .. } => "tokens_revoked",
+            Self::VerificationRequested { .. } => "verification_requested",
+            Self::PasswordResetRequested { .. } => "password_reset_requested",
+            Self::EmailVerified { .. } => "email_verified",
             Self::Followed { .. } => "followed",
             Self::Unfollowed { .. } => "unfollowed",
             Self::ArticlePublished { .. } => "article_published",

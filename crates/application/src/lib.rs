@@ -4,6 +4,7 @@
 //! job queue and the supervisor of background tasks. Adapters for the ports live in `conduit-infrastructure`; the HTTP
 //! layer calls the use cases through the `*UseCases` traits.
 
+pub mod accounts;
 pub mod articles;
 pub mod cache;
 pub mod comments;
@@ -12,9 +13,11 @@ pub mod events;
 pub mod health;
 pub mod jobs;
 pub mod mail;
+pub mod notifications;
 mod personalize;
 pub mod ports;
 pub mod profiles;
+pub mod reactions;
 pub mod storage;
 pub mod supervisor;
 pub mod tags;

@@ -61,6 +61,7 @@ pub trait UnitOfWork {
     fn comments(&mut self) -> &mut dyn CommentRepository;
     fn jobs(&mut self) -> &mut dyn JobRepository;
     fn events(&mut self) -> &mut dyn EventRepository;
+    fn account_tokens(&mut self) -> &mut dyn AccountTokenRepository;
     /// Records what this unit of work changed. The event is stored with the
     /// transaction's commit, and only then.
     fn record(&mut self, event: DomainEvent);
@@ -105,7 +106,23 @@ pub struct UserChanges {
     pub bio: Option<Option<String>>,
     /// `Some(None)` clears the image.
     pub image: Option<Option<String>>,
+    pub email_verified: Option<bool>,
+    pub email_notifications: Option<bool>,
     pub now: Option<DateTime<Utc>>,
+}
+
+impl UserChanges {
+    /// Whether nothing would change.
+    pub fn is_empty(&self) -> bool {
+        self.username.is_none()
+            && self.email.is_none()
+            && self.password_hash.is_none()
+            && self.bio.is_none()
+            && self.image.is_none()
+            && self.email_verified.is_none()
+            && self.email_notifications.is_none()
+            && self.now.is_none()
+    }
 }
 
 /// Accounts.
@@ -156,6 +173,14 @@ pub trait FollowRepository {
         follower: UserId,
         candidates: &[UserId],
     ) -> Result<HashSet<UserId>, RepoError>;
+    /// Up to `limit` followers of `followee` with ids above `after`, in id
+    /// order: one page of a walk through every follower.
+    fn followers(
+        &mut self,
+        followee: UserId,
+        after: Option<UserId>,
+        limit: usize,
+    ) -> Result<Vec<UserId>, RepoError>;
 }
 
 /// An article to insert.
@@ -198,6 +223,7 @@ pub trait ArticleRepository {
     fn insert(&mut self, article: &NewArticle) -> Result<ArticleId, RepoError>;
     fn find_ref(&mut self, slug: &Slug) -> Result<Option<ArticleRef>, RepoError>;
     fn find_by_slug(&mut self, slug: &Slug) -> Result<Option<ArticleRecord>, RepoError>;
+    fn find_by_id(&mut self, id: ArticleId) -> Result<Option<ArticleRecord>, RepoError>;
     /// Changes the given fields and sets `updated_at`.
     fn update(
         &mut self,
@@ -254,9 +280,109 @@ pub struct NewComment {
 pub trait CommentRepository {
     fn insert(&mut self, comment: &NewComment) -> Result<CommentRecord, RepoError>;
     fn find_ref(&mut self, id: CommentId) -> Result<Option<CommentRef>, RepoError>;
+    fn find(&mut self, id: CommentId) -> Result<Option<CommentRecord>, RepoError>;
     fn delete(&mut self, id: CommentId) -> Result<(), RepoError>;
     /// Comments of an article, oldest first.
     fn list_for_article(&mut self, article: ArticleId) -> Result<Vec<CommentRecord>, RepoError>;
+}
+
+/// What a one-time account token (sent by email) allows.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
+pub enum TokenPurpose {
+    VerifyEmail,
+    ResetPassword,
+    Unsubscribe,
+}
+
+impl TokenPurpose {
+    pub fn as_str(self) -> &'static str {
+        match self {
+            Self::VerifyEmail => "verify_email",
+            Self::ResetPassword => "reset_password",
+            Self::Unsubscribe => "unsubscribe",
+        }
+    }
+
+    /// How long a token of this purpose stays valid.
+    pub fn lifetime(self) -> chrono::Duration {
+        match self {
+            Self::VerifyEmail => chrono::Duration::days(3),
+            Self::ResetPassword => chrono::Duration::minutes(30),
+            Self::Unsubscribe => chrono::Duration::days(90),
+        }
+    }
+}
+
+/// The stored form of a one-time token: a digest, never the token itself.
+#[derive(Debug, Clone, PartialEq, Eq, Hash)]
+pub struct TokenDigest(pub String);
+
+/// A fresh one-time token: the secret goes into an email, only the digest
+/// is stored.
+#[derive(Clone, PartialEq, Eq)]
+pub struct OneTimeToken {
+    pub secret: String,
+    pub digest: TokenDigest,
+}
+
+impl std::fmt::Debug for OneTimeToken {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("OneTimeToken")
+            .field("secret", &"***")
+            .field("digest", &self.digest)
+            .finish()
+    }
+}
+
+/// Makes one-time tokens: random, URL-safe, and digested for storage.
+#[cfg_attr(any(test, feature = "mocks"), mockall::automock)]
+pub trait OneTimeTokens: Send + Sync {
+    fn generate(&self) -> OneTimeToken;
+    /// The digest a token presented by a client is looked up by.
+    fn digest(&self, secret: &str) -> TokenDigest;
+}
+
+/// A one-time token to store.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct NewAccountToken {
+    pub user: UserId,
+    pub purpose: TokenPurpose,
+    pub digest: TokenDigest,
+    pub now: DateTime<Utc>,
+    pub expires_at: DateTime<Utc>,
+}
+
+/// One-time account tokens (email verification, password reset,
+/// unsubscribe), stored as digests.
+#[cfg_attr(any(test, feature = "mocks"), mockall::automock)]
+pub trait AccountTokenRepository {
+    fn insert(&mut self, token: &NewAccountToken) -> Result<(), RepoError>;
+    /// Uses the token: answers its user when a token with this digest and
+    /// purpose exists, is unused and has not expired at `now`, and marks it
+    /// used, so that a second use (even a concurrent one) finds nothing.
+    fn consume(
+        &mut self,
+        digest: &TokenDigest,
+        purpose: TokenPurpose,
+        now: DateTime<Utc>,
+    ) -> Result<Option<UserId>, RepoError>;
+    /// Whether `consume` would succeed now (without using the token).
+    fn is_usable(
+        &mut self,
+        digest: &TokenDigest,
+        purpose: TokenPurpose,
+        now: DateTime<Utc>,
+    ) -> Result<bool, RepoError>;
+    /// Makes every unused token of the user for `purpose` unusable;
+    /// answers how many there were.
+    fn revoke(
+        &mut self,
+        user: UserId,
+        purpose: TokenPurpose,
+        now: DateTime<Utc>,
+    ) -> Result<u64, RepoError>;
+    /// Deletes tokens that expired before `before`; returns how many.
+    fn prune(&mut self, before: DateTime<Utc>) -> Result<u64, RepoError>;
 }
 
 /// The stored change events, read back in id order.

@@ -7,12 +7,19 @@ use chrono::{DateTime, Utc};
 
 use crate::cache::{CacheKey, Cacheable, NoCache, ReadCache, invalidate_for, read_through};
 use crate::error::AppError;
-use crate::ports::{Clock, Database, SystemClock, UnitOfWork};
+use crate::events::DomainEvent;
+use crate::jobs::NewJob;
+use crate::ports::{
+    AccountTokenRepository, ArticleRepository, Clock, CommentRepository, Database, EventRepository,
+    FollowRepository, JobRepository, SystemClock, TagRepository, UnitOfWork, UserRepository,
+};
+use crate::reactions::{NoReactions, Reactions};
 
 pub struct Storage<D> {
     pub(crate) db: Arc<D>,
     pub(crate) cache: Arc<dyn ReadCache>,
     clock: Arc<dyn Clock>,
+    reactions: Arc<dyn Reactions>,
 }
 
 impl<D> Storage<D> {
@@ -22,7 +29,16 @@ impl<D> Storage<D> {
             db,
             cache: Arc::new(NoCache),
             clock: Arc::new(SystemClock),
+            reactions: Arc::new(NoReactions),
         }
+    }
+
+    /// Enqueues the jobs `reactions` derives from each recorded event, in
+    /// the event's transaction.
+    #[must_use]
+    pub fn with_reactions(mut self, reactions: Arc<dyn Reactions>) -> Self {
+        self.reactions = reactions;
+        self
     }
 
     /// Serves reads from `cache`; committed writes invalidate it.
@@ -56,21 +72,78 @@ impl<D: Database> Storage<D> {
         read_through(&*self.cache, key, || self.db.read(work)).await
     }
 
-    /// Runs `work` in one transaction, then makes stale what the events it
-    /// recorded changed. Only after the commit: a reader that raced with
-    /// the write then stored what it read under the old generation, where
-    /// nobody looks.
+    /// Runs `work` in one transaction, with the jobs its events cause
+    /// enqueued in the same transaction, then makes stale what the events
+    /// changed. Only after the commit: a reader that raced with the write
+    /// then stored what it read under the old generation, where nobody looks.
     ///
     /// # Errors
     /// Whatever `Database::write` returns; nothing is invalidated then.
-    pub(crate) async fn write<T, F>(&self, work: F) -> Result<T, AppError>
+    pub(crate) async fn write<T, F>(&self, mut work: F) -> Result<T, AppError>
     where
         T: Send + 'static,
         F: FnMut(&mut dyn UnitOfWork) -> Result<T, AppError> + Send + 'static,
     {
-        let committed = self.db.write(work).await?;
+        let reactions = Arc::clone(&self.reactions);
+        let now = self.now();
+        let committed = self
+            .db
+            .write(move |uow| {
+                let mut reacting = Reacting {
+                    uow,
+                    reactions: &*reactions,
+                    now,
+                    jobs: Vec::new(),
+                };
+                let value = work(&mut reacting)?;
+                let jobs = reacting.jobs;
+                for job in &jobs {
+                    uow.jobs().enqueue(job)?;
+                }
+                Ok(value)
+            })
+            .await?;
         invalidate_for(&*self.cache, &committed.events);
         Ok(committed.value)
+    }
+}
+
+/// A write unit of work that collects the jobs its events cause.
+struct Reacting<'a, 'u> {
+    uow: &'a mut (dyn UnitOfWork + 'u),
+    reactions: &'a dyn Reactions,
+    now: DateTime<Utc>,
+    jobs: Vec<NewJob>,
+}
+
+impl UnitOfWork for Reacting<'_, '_> {
+    fn users(&mut self) -> &mut dyn UserRepository {
+        self.uow.users()
+    }
+    fn follows(&mut self) -> &mut dyn FollowRepository {
+        self.uow.follows()
+    }
+    fn articles(&mut self) -> &mut dyn ArticleRepository {
+        self.uow.articles()
+    }
+    fn tags(&mut self) -> &mut dyn TagRepository {
+        self.uow.tags()
+    }
+    fn comments(&mut self) -> &mut dyn CommentRepository {
+        self.uow.comments()
+    }
+    fn jobs(&mut self) -> &mut dyn JobRepository {
+        self.uow.jobs()
+    }
+    fn events(&mut self) -> &mut dyn EventRepository {
+        self.uow.events()
+    }
+    fn account_tokens(&mut self) -> &mut dyn AccountTokenRepository {
+        self.uow.account_tokens()
+    }
+    fn record(&mut self, event: DomainEvent) {
+        self.jobs.extend(self.reactions.jobs_for(&event, self.now));
+        self.uow.record(event);
     }
 }
 
@@ -81,6 +154,7 @@ impl<D> Clone for Storage<D> {
             db: Arc::clone(&self.db),
             cache: Arc::clone(&self.cache),
             clock: Arc::clone(&self.clock),
+            reactions: Arc::clone(&self.reactions),
         }
     }
 }
@@ -153,5 +227,51 @@ mod tests {
             })
             .await;
         assert!(matches!(written, Err(AppError::NotFound("article"))));
+    }
+
+    #[tokio::test]
+    async fn the_jobs_an_event_causes_are_enqueued_in_its_own_write() {
+        use crate::jobs::{JobArgs, JobId};
+        use crate::reactions::EmailReactions;
+
+        let db = Arc::new(FakeDb::new().writing(|repos| {
+            repos
+                .jobs
+                .expect_enqueue()
+                .withf(|job| job.args == JobArgs::WelcomeEmail { user: UserId(9) })
+                .times(1)
+                .returning(|_| Ok(Some(JobId(1))));
+        }));
+        let storage = Storage::new(Arc::clone(&db)).with_reactions(Arc::new(EmailReactions));
+        storage
+            .write(|uow| {
+                uow.record(DomainEvent::UserRegistered { user: UserId(9) });
+                Ok(())
+            })
+            .await
+            .expect("committed");
+        assert_eq!(db.writes(), 1);
+        assert_eq!(
+            db.events(),
+            [DomainEvent::UserRegistered { user: UserId(9) }]
+        );
+    }
+
+    #[tokio::test]
+    async fn a_failed_write_enqueues_nothing() {
+        use crate::reactions::EmailReactions;
+
+        let db = Arc::new(FakeDb::new().writing(|repos| {
+            repos.jobs.expect_enqueue().never();
+        }));
+        let storage = Storage::new(Arc::clone(&db)).with_reactions(Arc::new(EmailReactions));
+        let written: Result<(), _> = storage
+            .write(|uow| {
+                uow.record(DomainEvent::UserRegistered { user: UserId(9) });
+                Err(AppError::Conflict("email"))
+            })
+            .await;
+        assert!(written.is_err());
+        assert!(db.events().is_empty());
     }
 }

@@ -15,10 +15,10 @@ use conduit_domain::UserId;
 use crate::error::AppError;
 use crate::events::{Committed, DomainEvent};
 use crate::ports::{
-    ArticleRepository, CommentRepository, Database, EventRepository, FollowRepository,
-    JobRepository, MockArticleRepository, MockCommentRepository, MockEventRepository,
-    MockFollowRepository, MockJobRepository, MockTagRepository, MockUserRepository, TagRepository,
-    UnitOfWork, UserRepository,
+    AccountTokenRepository, ArticleRepository, CommentRepository, Database, EventRepository,
+    FollowRepository, JobRepository, MockAccountTokenRepository, MockArticleRepository,
+    MockCommentRepository, MockEventRepository, MockFollowRepository, MockJobRepository,
+    MockTagRepository, MockUserRepository, TagRepository, UnitOfWork, UserRepository,
 };
 use crate::views::{Account, Author};
 
@@ -32,6 +32,7 @@ pub struct FakeRepos {
     pub comments: MockCommentRepository,
     pub jobs: MockJobRepository,
     pub events: MockEventRepository,
+    pub account_tokens: MockAccountTokenRepository,
     recorded: Vec<DomainEvent>,
     read_only: bool,
 }
@@ -57,6 +58,9 @@ impl UnitOfWork for FakeRepos {
     }
     fn events(&mut self) -> &mut dyn EventRepository {
         &mut self.events
+    }
+    fn account_tokens(&mut self) -> &mut dyn AccountTokenRepository {
+        &mut self.account_tokens
     }
     fn record(&mut self, event: DomainEvent) {
         assert!(!self.read_only, "a read unit of work recorded {event:?}");
@@ -160,6 +164,8 @@ pub fn account(id: i64, username: &str) -> Account {
         bio: None,
         image: None,
         token_version: 0,
+        email_verified: false,
+        email_notifications: true,
     }
 }
 

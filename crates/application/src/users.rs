@@ -8,7 +8,7 @@ use conduit_domain::{Bio, Email, ImageUrl, Password, UserId, Username};
 use crate::cache::{CacheKey, CacheScope, CachedValue};
 use crate::error::{AppError, AuthFailure, FieldErrors};
 use crate::events::DomainEvent;
-use crate::ports::{Database, NewUser, PasswordHasher, TokenService, UserChanges};
+use crate::ports::{Database, NewUser, PasswordHasher, TokenPurpose, TokenService, UserChanges};
 use crate::storage::Storage;
 use crate::views::Account;
 
@@ -36,6 +36,8 @@ pub struct AccountUpdate {
     pub password: Option<String>,
     pub bio: Option<Option<String>>,
     pub image: Option<Option<String>>,
+    /// Whether to receive notification emails.
+    pub email_notifications: Option<bool>,
 }
 
 // The plaintext password never reaches a log line.
@@ -66,6 +68,7 @@ impl std::fmt::Debug for AccountUpdate {
             .field("password", &self.password.as_ref().map(|_| "***"))
             .field("bio", &self.bio)
             .field("image", &self.image)
+            .field("email_notifications", &self.email_notifications)
             .finish()
     }
 }
@@ -77,6 +80,7 @@ impl AccountUpdate {
             && self.password.is_none()
             && self.bio.is_none()
             && self.image.is_none()
+            && self.email_notifications.is_none()
     }
 }
 
@@ -290,13 +294,17 @@ impl<D: Database> UserUseCases for UserService<D> {
             Some(password) => Some(self.hasher.hash(password).await?),
             None => None,
         };
+        let now = self.storage.now();
         let changes = UserChanges {
+            // A new address is unverified until its own link is followed.
+            email_verified: email.as_ref().map(|_| false),
             username,
             email,
             password_hash,
             bio,
             image,
-            now: Some(self.storage.now()),
+            email_notifications: update.email_notifications,
+            now: Some(now),
         };
         let changed = DomainEvent::UserUpdated {
             user,
@@ -321,6 +329,11 @@ impl<D: Database> UserUseCases for UserService<D> {
                 }
                 taken.into_result()?;
                 let mut account = uow.users().update(user, &changes)?;
+                if changes.email.is_some() {
+                    // Links sent to the old address must not verify the new one.
+                    uow.account_tokens()
+                        .revoke(user, TokenPurpose::VerifyEmail, now)?;
+                }
                 if changes.password_hash.is_some() {
                     account.token_version = uow.users().revoke_tokens(user)?;
                 }

@@ -16,6 +16,11 @@ pub struct Account {
     /// Tokens issued with an older version are refused (see
     /// `UserUseCases::authenticate`).
     pub token_version: i64,
+    /// Whether the user followed a link sent to `email`.
+    pub email_verified: bool,
+    /// Whether the user gets notification emails (new comments on their
+    /// articles, new articles by authors they follow).
+    pub email_notifications: bool,
 }
 
 /// The public part of a user, as shown next to their articles and comments.

@@ -300,3 +300,58 @@ mod tests {
         assert_eq!(mode & 0o777, 0o600);
     }
 }
+
+/// One-time tokens for links in emails: 32 random bytes, base64url without
+/// padding (43 URL-safe characters), stored as their SHA-256 in hex. The
+/// tokens carry 256 bits of entropy, so a plain digest is as strong as a
+/// keyed one: nothing stored can be turned back into a usable link.
+#[derive(Debug, Default, Clone, Copy)]
+pub struct RandomTokens;
+
+impl conduit_application::ports::OneTimeTokens for RandomTokens {
+    fn generate(&self) -> conduit_application::ports::OneTimeToken {
+        use base64::Engine as _;
+        use rand::RngCore as _;
+
+        let mut bytes = [0u8; 32];
+        rand::rng().fill_bytes(&mut bytes);
+        let secret = base64::engine::general_purpose::URL_SAFE_NO_PAD.encode(bytes);
+        let digest = self.digest(&secret);
+        conduit_application::ports::OneTimeToken { secret, digest }
+    }
+
+    fn digest(&self, secret: &str) -> conduit_application::ports::TokenDigest {
+        use sha2::Digest as _;
+        conduit_application::ports::TokenDigest(format!("{:x}", sha2::Sha256::digest(secret)))
+    }
+}
+
+#[cfg(test)]
+mod one_time_tests {
+    use conduit_application::ports::OneTimeTokens as _;
+
+    use super::RandomTokens;
+
+    #[test]
+    fn tokens_are_url_safe_distinct_and_stored_only_as_their_digest() {
+        let first = RandomTokens.generate();
+        let second = RandomTokens.generate();
+        assert_ne!(first.secret, second.secret);
+        assert_eq!(first.secret.len(), 43);
+        assert!(
+            first
+                .secret
+                .chars()
+                .all(|c| c.is_ascii_alphanumeric() || c == '-' || c == '_'),
+            "{}",
+            first.secret
+        );
+        assert_eq!(RandomTokens.digest(&first.secret), first.digest);
+        assert_eq!(first.digest.0.len(), 64);
+        assert!(!first.digest.0.contains(&first.secret));
+        assert_eq!(
+            RandomTokens.digest("abc").0,
+            "ba7816bf8f01cfea414140de5dae2223b00361a396177a9cb410ff61f20015ad"
+        );
+    }
+}

@@ -12,8 +12,8 @@ use std::collections::HashSet;
 
 use conduit_application::error::AppError;
 use conduit_application::ports::{
-    ArticleChanges, ArticleFilter, Database, NewArticle, NewComment, PasswordHash, UnitOfWork,
-    UserChanges,
+    ArticleChanges, ArticleFilter, Database, NewAccountToken, NewArticle, NewComment, PasswordHash,
+    TokenDigest, TokenPurpose, UnitOfWork, UserChanges,
 };
 use conduit_application::views::{Account, CommentRef};
 use conduit_domain::{ArticleId, Email, Paging, Slug, UserId, Username};
@@ -194,6 +194,120 @@ async fn revoking_tokens_increments_the_users_version_and_no_one_elses() {
     assert_eq!(versions, (Some(2), Some(0), Some(2)));
 }
 
+fn one_time(user: UserId, purpose: TokenPurpose, digest: &str, expires: i64) -> NewAccountToken {
+    NewAccountToken {
+        user,
+        purpose,
+        digest: TokenDigest(digest.to_owned()),
+        now: at(0),
+        expires_at: at(expires),
+    }
+}
+
+#[tokio::test]
+async fn a_one_time_token_is_used_once_for_its_purpose_before_it_expires() {
+    let (db, _test_db) = database().await;
+    let alice = insert_user(&db, "alice").await.id;
+    write(&db, move |uow| {
+        let tokens = uow.account_tokens();
+        tokens.insert(&one_time(alice, TokenPurpose::VerifyEmail, "verify", 600))?;
+        tokens.insert(&one_time(alice, TokenPurpose::ResetPassword, "reset", 600))?;
+        Ok(())
+    })
+    .await;
+    let digest = |value: &str| TokenDigest(value.to_owned());
+    let outcomes = write(&db, move |uow| {
+        let tokens = uow.account_tokens();
+        Ok((
+            // Another purpose does not match.
+            tokens.consume(&digest("verify"), TokenPurpose::ResetPassword, at(10))?,
+            // Expired at 600.
+            tokens.is_usable(&digest("reset"), TokenPurpose::ResetPassword, at(600))?,
+            tokens.is_usable(&digest("reset"), TokenPurpose::ResetPassword, at(10))?,
+            tokens.consume(&digest("verify"), TokenPurpose::VerifyEmail, at(10))?,
+            tokens.consume(&digest("verify"), TokenPurpose::VerifyEmail, at(11))?,
+            tokens.consume(&digest("unknown"), TokenPurpose::VerifyEmail, at(11))?,
+            tokens.consume(&digest("reset"), TokenPurpose::ResetPassword, at(600))?,
+        ))
+    })
+    .await;
+    assert_eq!(
+        outcomes,
+        (None, false, true, Some(alice), None, None, None),
+        "wrong purpose, expired, usable, first use, second use, unknown, expired"
+    );
+}
+
+#[tokio::test]
+async fn revoking_one_time_tokens_spares_other_purposes_and_users_and_pruning_takes_the_expired() {
+    let (db, _test_db) = database().await;
+    let alice = insert_user(&db, "alice").await.id;
+    let bob = insert_user(&db, "bob").await.id;
+    write(&db, move |uow| {
+        let tokens = uow.account_tokens();
+        tokens.insert(&one_time(alice, TokenPurpose::VerifyEmail, "a1", 600))?;
+        tokens.insert(&one_time(alice, TokenPurpose::VerifyEmail, "a2", 600))?;
+        tokens.insert(&one_time(alice, TokenPurpose::Unsubscribe, "a3", 600))?;
+        tokens.insert(&one_time(bob, TokenPurpose::VerifyEmail, "b1", 60))?;
+        Ok(())
+    })
+    .await;
+    let revoked = write(&db, move |uow| {
+        Ok(uow
+            .account_tokens()
+            .revoke(alice, TokenPurpose::VerifyEmail, at(5))?)
+    })
+    .await;
+    assert_eq!(revoked, 2);
+    let digest = |value: &str| TokenDigest(value.to_owned());
+    let left = read(&db, move |uow| {
+        let tokens = uow.account_tokens();
+        Ok((
+            tokens.is_usable(&digest("a1"), TokenPurpose::VerifyEmail, at(6))?,
+            tokens.is_usable(&digest("a3"), TokenPurpose::Unsubscribe, at(6))?,
+            tokens.is_usable(&digest("b1"), TokenPurpose::VerifyEmail, at(6))?,
+        ))
+    })
+    .await;
+    assert_eq!(left, (false, true, true));
+    let pruned = write(&db, move |uow| Ok(uow.account_tokens().prune(at(100))?)).await;
+    assert_eq!(pruned, 1, "only bob's token expired before 100");
+}
+
+#[tokio::test]
+async fn followers_are_walked_in_id_order_one_page_at_a_time() {
+    let (db, _test_db) = database().await;
+    let author = insert_user(&db, "author").await.id;
+    let mut followers = Vec::new();
+    for name in ["fan1", "fan2", "fan3", "fan4", "fan5"] {
+        followers.push(insert_user(&db, name).await.id);
+    }
+    let stranger = insert_user(&db, "stranger").await.id;
+    let all = followers.clone();
+    write(&db, move |uow| {
+        for follower in &all {
+            uow.follows().follow(*follower, author, at(0))?;
+        }
+        uow.follows().follow(author, stranger, at(0))?;
+        Ok(())
+    })
+    .await;
+    let mut walked = Vec::new();
+    let mut after = None;
+    loop {
+        let page = read(&db, move |uow| {
+            Ok(uow.follows().followers(author, after, 2)?)
+        })
+        .await;
+        walked.extend(page.iter().copied());
+        if page.len() < 2 {
+            break;
+        }
+        after = page.last().copied();
+    }
+    assert_eq!(walked, followers);
+}
+
 #[tokio::test]
 async fn credentials_are_found_by_email_in_any_case_with_the_stored_hash() {
     let (db, _test_db) = database().await;
@@ -258,6 +372,8 @@ async fn updating_a_user_changes_the_given_fields_and_can_clear_bio_and_image() 
                 password_hash: Some(PasswordHash::new("new-hash".to_owned())),
                 bio: Some(Some("I write".to_owned())),
                 image: Some(Some("https://example.com/a.png".to_owned())),
+                email_verified: Some(true),
+                email_notifications: Some(false),
                 now: Some(at(60)),
             },
         )?)
@@ -272,6 +388,8 @@ async fn updating_a_user_changes_the_given_fields_and_can_clear_bio_and_image() 
             bio: Some("I write".to_owned()),
             image: Some("https://example.com/a.png".to_owned()),
             token_version: 0,
+            email_verified: true,
+            email_notifications: false,
         }
     );
     let (by_new_name, by_old_name, credentials) = read(&db, |uow| {

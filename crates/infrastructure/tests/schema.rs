@@ -25,7 +25,8 @@ use diesel::{PgConnection, SqliteConnection, sql_query};
 /// by readable lines.
 type Facts = BTreeSet<String>;
 
-const TABLES: [&str; 11] = [
+const TABLES: [&str; 12] = [
+    "account_tokens",
     "article_tags",
     "articles",
     "comments",

@@ -53,8 +53,8 @@ pub async fn run(jobs: &dyn JobUseCases, command: JobsCommand) -> anyhow::Result
         JobsCommand::Prune => {
             let report = jobs.prune().await.map_err(refused)?;
             format!(
-                "pruned {} finished jobs and {} change events\n",
-                report.jobs, report.events
+                "pruned {} finished jobs, {} change events and {} expired account tokens\n",
+                report.jobs, report.events, report.tokens
             )
         }
         JobsCommand::Probe {

@@ -324,7 +324,7 @@ pub struct Settings {
     pub jobs: bool,
 
     /// Job queues this instance works on, and how many jobs of each run at once.
-    #[arg(long, env = "CONDUIT_JOB_QUEUES", default_value = "default:50,maintenance:1", value_parser = parse_queues)]
+    #[arg(long, env = "CONDUIT_JOB_QUEUES", default_value = "default:50,maintenance:1,mail:10", value_parser = parse_queues)]
     pub job_queues: JobQueues,
 
     /// Longest an idle queue sleeps: enqueues wake workers at once, and an
@@ -376,12 +376,42 @@ pub struct Settings {
     /// writes get 503 at once.
     #[arg(long, env = "CONDUIT_SQLITE_WRITE_QUEUE", default_value_t = 1024)]
     pub sqlite_write_queue: usize,
+
+    /// The SMTP server that sends email: `smtp://host:port` (plain, for
+    /// local sinks), `smtp+starttls://user:pass@host:587` or
+    /// `smtps://user:pass@host:465`. Unset: emails are written as `.eml`
+    /// files under `<data dir>/mail`.
+    #[arg(long, env = "CONDUIT_SMTP_URL", hide_env_values = true)]
+    pub smtp_url: Option<Secret>,
+
+    /// The sender of every email: `noreply@example.com` or
+    /// `Conduit <noreply@example.com>`.
+    #[arg(
+        long,
+        env = "CONDUIT_MAIL_FROM",
+        default_value = "Conduit <noreply@conduit.localhost>"
+    )]
+    pub mail_from: String,
+
+    /// The public origin of the frontend and the API, for links in emails
+    /// (`/verify-email`, `/reset-password`, `/article/<slug>`,
+    /// `/api/users/unsubscribe`). Unset: `http://` and the bind address.
+    #[arg(long, env = "CONDUIT_PUBLIC_URL")]
+    pub public_url: Option<String>,
 }
 
 impl Settings {
     /// Settings as they would be with no environment at all.
     pub fn defaults() -> Self {
         Cli::parse_from(["conduit"]).settings
+    }
+
+    /// Where links in emails point.
+    pub fn public_url(&self) -> String {
+        match &self.public_url {
+            Some(url) if !url.trim().is_empty() => url.trim().trim_end_matches('/').to_owned(),
+            _ => format!("http://{}", self.bind),
+        }
     }
 }
 

@@ -9,6 +9,7 @@ use std::sync::Arc;
 use std::time::Duration;
 
 use anyhow::Context;
+use conduit_application::accounts::AccountService;
 use conduit_application::articles::ArticleService;
 use conduit_application::cache::{CacheSync, NoCache, ReadCache};
 use conduit_application::comments::CommentService;
@@ -18,8 +19,11 @@ use conduit_application::jobs::{
     JobArgs, JobHandlers, JobObserver, JobRunner, JobService, JobUseCases, Maintenance,
     MaintenanceSettings, PeriodicJob, Retention, RetryPolicy, RunnerSettings,
 };
+use conduit_application::mail::{MailLinks, Mailer};
+use conduit_application::notifications::EmailJobs;
 use conduit_application::ports::{Clock, PasswordHasher, SystemClock, TokenService};
 use conduit_application::profiles::ProfileService;
+use conduit_application::reactions::EmailReactions;
 use conduit_application::storage::Storage;
 use conduit_application::supervisor::Supervisor;
 use conduit_application::tags::TagService;
@@ -27,11 +31,12 @@ use conduit_application::users::UserService;
 use conduit_infrastructure::cache::{CacheSettings, MokaReadCache};
 use conduit_infrastructure::db::{DbSettings, DieselDatabase, default_instance_name};
 use conduit_infrastructure::hashing::Argon2Hasher;
-use conduit_infrastructure::tokens::{JwtTokenService, load_or_create_secret};
+use conduit_infrastructure::mail::{AskamaTemplates, MailSettings, MailTransport};
+use conduit_infrastructure::tokens::{JwtTokenService, RandomTokens, load_or_create_secret};
 use conduit_web::rate_limit::RateLimitSettings;
 use conduit_web::{HttpSettings, Services, WebState};
 
-use crate::config::{Settings, cores};
+use crate::config::{Secret, Settings, cores};
 
 /// The database settings from the configuration.
 pub fn db_settings(settings: &Settings) -> DbSettings {
@@ -128,9 +133,20 @@ pub fn services(
     let tokens: Arc<dyn TokenService> = Arc::new(token_service(settings)?);
     let storage = Storage::new(Arc::clone(db))
         .with_cache(cache)
-        .with_clock(clock);
+        .with_clock(clock)
+        .with_reactions(Arc::new(EmailReactions));
     Ok(Services {
-        users: Arc::new(UserService::new(storage.clone(), hasher, tokens)),
+        users: Arc::new(UserService::new(
+            storage.clone(),
+            Arc::clone(&hasher),
+            Arc::clone(&tokens),
+        )),
+        accounts: Arc::new(AccountService::new(
+            storage.clone(),
+            hasher,
+            tokens,
+            Arc::new(RandomTokens),
+        )),
         profiles: Arc::new(ProfileService::new(storage.clone())),
         articles: Arc::new(ArticleService::new(storage.clone())),
         comments: Arc::new(CommentService::new(storage.clone())),
@@ -138,6 +154,33 @@ pub fn services(
         health: Arc::clone(db) as Arc<dyn HealthCheck>,
         jobs: job_service(settings, db),
     })
+}
+
+/// The mail settings from the configuration.
+///
+/// # Errors
+/// When `CONDUIT_SMTP_URL` or `CONDUIT_MAIL_FROM` cannot be used.
+pub fn mail_settings(settings: &Settings) -> anyhow::Result<MailSettings> {
+    MailSettings::new(
+        settings.smtp_url.as_ref().map(Secret::expose),
+        &settings.mail_from,
+        settings.data_dir.join("mail"),
+    )
+    .context("CONDUIT_SMTP_URL / CONDUIT_MAIL_FROM")
+}
+
+/// The mailer the configuration asks for; must run inside the runtime.
+fn mailer(settings: &MailSettings) -> anyhow::Result<Arc<dyn Mailer>> {
+    let mailer = settings.mailer().context("preparing the mailer")?;
+    match &settings.transport {
+        MailTransport::Smtp(smtp) => {
+            tracing::info!(server = %smtp.redacted(), from = %settings.from, "sending email by SMTP");
+        }
+        MailTransport::Files(dir) => {
+            tracing::info!(dir = %dir.display(), "no CONDUIT_SMTP_URL: writing emails as .eml files");
+        }
+    }
+    Ok(mailer)
 }
 
 /// Starts the background work under `supervisor`: the listener that brings
@@ -148,6 +191,7 @@ fn start_background(
     db: &Arc<DieselDatabase>,
     cache: &Arc<dyn ReadCache>,
     clock: &Arc<dyn Clock>,
+    mailer: Arc<dyn Mailer>,
     observer: Arc<dyn JobObserver>,
     supervisor: &Supervisor,
 ) {
@@ -165,7 +209,18 @@ fn start_background(
         base: settings.job_backoff_base,
         ..RetryPolicy::default()
     };
-    let handlers = JobHandlers::standard(Arc::clone(db), Arc::clone(clock), retention(settings));
+    let email: Arc<dyn conduit_application::jobs::JobHandler> = Arc::new(EmailJobs::new(
+        Arc::clone(db),
+        mailer,
+        Arc::new(AskamaTemplates),
+        Arc::new(RandomTokens),
+        Arc::clone(clock),
+        MailLinks::new(&settings.public_url()),
+    ));
+    let handlers = JobArgs::EMAIL_KINDS.into_iter().fold(
+        JobHandlers::standard(Arc::clone(db), Arc::clone(clock), retention(settings)),
+        |handlers, kind| handlers.with(kind, Arc::clone(&email)),
+    );
     JobRunner::new(
         Arc::clone(db),
         Arc::clone(clock),
@@ -309,7 +364,8 @@ impl Application {
         };
         let supervisor = Arc::new(Supervisor::new());
         let observer: Arc<dyn JobObserver> = Arc::clone(&state.metrics) as Arc<dyn JobObserver>;
-        start_background(settings, &db, &cache, &clock, observer, &supervisor);
+        let mailer = mailer(&mail_settings(settings)?)?;
+        start_background(settings, &db, &cache, &clock, mailer, observer, &supervisor);
         let server = actix_web::HttpServer::new(move || {
             conduit_web::app(services.clone(), Arc::clone(&state))
         })

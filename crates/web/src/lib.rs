@@ -26,6 +26,7 @@ use actix_web::http::{Method, header};
 use actix_web::web::{self, Data, QueryConfig};
 use actix_web::{App, HttpResponse};
 use conduit_application::FieldErrors;
+use conduit_application::accounts::AccountUseCases;
 use conduit_application::articles::ArticleUseCases;
 use conduit_application::comments::CommentUseCases;
 use conduit_application::health::HealthCheck;
@@ -37,7 +38,7 @@ use utoipa::OpenApi;
 use utoipa_swagger_ui::SwaggerUi;
 
 use crate::error::ApiError;
-use crate::handlers::{articles, comments, health, profiles, tags, users};
+use crate::handlers::{accounts, articles, comments, health, profiles, tags, users};
 use crate::metrics::Metrics;
 use crate::rate_limit::{RateLimitSettings, RateLimits};
 
@@ -48,6 +49,7 @@ pub const OPENAPI_PATH: &str = "/api-docs/openapi.json";
 #[derive(Clone)]
 pub struct Services {
     pub users: Arc<dyn UserUseCases>,
+    pub accounts: Arc<dyn AccountUseCases>,
     pub profiles: Arc<dyn ProfileUseCases>,
     pub articles: Arc<dyn ArticleUseCases>,
     pub comments: Arc<dyn CommentUseCases>,
@@ -136,6 +138,26 @@ pub fn api_routes(cfg: &mut web::ServiceConfig) {
             .service(web::resource("/users").route(web::post().to(users::create_user)))
             .service(web::resource("/users/login").route(web::post().to(users::login)))
             .service(web::resource("/users/logout").route(web::post().to(users::logout)))
+            .service(
+                web::resource("/users/verify-email").route(web::post().to(accounts::verify_email)),
+            )
+            .service(
+                web::resource("/users/verify-email/resend")
+                    .route(web::post().to(accounts::resend_verification)),
+            )
+            .service(
+                web::resource("/users/password-reset")
+                    .route(web::post().to(accounts::request_password_reset)),
+            )
+            .service(
+                web::resource("/users/password-reset/confirm")
+                    .route(web::post().to(accounts::confirm_password_reset)),
+            )
+            .service(
+                web::resource("/users/unsubscribe")
+                    .route(web::get().to(accounts::unsubscribe_page))
+                    .route(web::post().to(accounts::unsubscribe)),
+            )
             .service(
                 web::resource("/user")
                     .route(web::get().to(users::get_current_user))
@@ -234,6 +256,7 @@ pub fn app(
     let metrics_here = !state.settings.separate_metrics;
     App::new()
         .app_data(Data::from(services.users))
+        .app_data(Data::from(services.accounts))
         .app_data(Data::from(services.profiles))
         .app_data(Data::from(services.articles))
         .app_data(Data::from(services.comments))

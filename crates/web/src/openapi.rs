@@ -3,7 +3,7 @@
 use utoipa::openapi::security::{ApiKey, ApiKeyValue, SecurityScheme};
 use utoipa::{Modify, OpenApi};
 
-use crate::handlers::{articles, comments, health, profiles, tags, users};
+use crate::handlers::{accounts, articles, comments, health, profiles, tags, users};
 
 #[derive(OpenApi)]
 #[openapi(
@@ -21,6 +21,12 @@ use crate::handlers::{articles, comments, health, profiles, tags, users};
         users::get_current_user,
         users::update_current_user,
         users::logout,
+        accounts::verify_email,
+        accounts::resend_verification,
+        accounts::request_password_reset,
+        accounts::confirm_password_reset,
+        accounts::unsubscribe_page,
+        accounts::unsubscribe,
         profiles::get_profile_by_username,
         profiles::follow_user_by_username,
         profiles::unfollow_user_by_username,
@@ -49,6 +55,7 @@ use crate::handlers::{articles, comments, health, profiles, tags, users};
         (name = "Profile"),
         (name = "Tags"),
         (name = "User and Authentication"),
+        (name = "Account lifecycle", description = "Email verification, password reset and unsubscribing; beyond the RealWorld API"),
         (name = "Operations", description = "Liveness, readiness and Prometheus metrics"),
     )
 )]
@@ -203,6 +210,20 @@ mod tests {
             ("get", "/metrics", "Metrics"),
             // The account lifecycle beyond the RealWorld contract.
             ("post", "/api/users/logout", "Logout"),
+            ("post", "/api/users/verify-email", "VerifyEmail"),
+            (
+                "post",
+                "/api/users/verify-email/resend",
+                "ResendVerificationEmail",
+            ),
+            ("post", "/api/users/password-reset", "RequestPasswordReset"),
+            (
+                "post",
+                "/api/users/password-reset/confirm",
+                "ConfirmPasswordReset",
+            ),
+            ("get", "/api/users/unsubscribe", "UnsubscribePage"),
+            ("post", "/api/users/unsubscribe", "Unsubscribe"),
         ];
         let mut expected: Vec<_> = CONTRACT
             .iter()
@@ -241,6 +262,7 @@ mod tests {
             ("post", "/api/articles"),
             ("delete", "/api/articles/{slug}/comments/{id}"),
             ("post", "/api/users/logout"),
+            ("post", "/api/users/verify-email/resend"),
         ] {
             assert_eq!(
                 requirements(method, path),

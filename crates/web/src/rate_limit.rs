@@ -148,6 +148,25 @@ impl RateLimits {
         )
     }
 
+    /// Counts a password reset request (`email` set) or confirmation, under
+    /// the log-in limits: the address shares its log-in budget, and each
+    /// email has a reset budget of its own, so nobody floods one inbox.
+    ///
+    /// # Errors
+    /// The limit that refused the attempt.
+    pub fn password_reset(&self, ip: IpAddr, email: Option<&str>) -> Result<(), Limited> {
+        self.sweep();
+        check(self.login_per_ip.as_ref(), &ip, "login_per_ip")?;
+        match email {
+            Some(email) => check(
+                self.login_per_account.as_ref(),
+                &format!("reset:{}", email.trim().to_lowercase()),
+                "password_reset_per_account",
+            ),
+            None => Ok(()),
+        }
+    }
+
     /// Counts a registration attempt.
     ///
     /// # Errors
@@ -206,6 +225,35 @@ mod tests {
             limits
                 .login("10.0.0.3".parse().unwrap(), "c@example.com")
                 .is_ok()
+        );
+    }
+
+    #[test]
+    fn reset_requests_have_a_budget_per_email_apart_from_log_ins_and_share_the_address_budget() {
+        let limits = RateLimits::new(settings(2));
+        let ip: IpAddr = "10.0.0.6".parse().unwrap();
+        for _ in 0..2 {
+            assert!(limits.password_reset(ip, Some("jake@example.com")).is_ok());
+        }
+        assert_eq!(
+            limits
+                .password_reset(ip, Some(" JAKE@example.com"))
+                .unwrap_err()
+                .limit,
+            "password_reset_per_account"
+        );
+        assert!(
+            limits.login(ip, "jake@example.com").is_ok(),
+            "log-in unaffected"
+        );
+        // Confirmations count against the address only; 20 per minute here,
+        // of which 4 are spent.
+        for _ in 0..16 {
+            assert!(limits.password_reset(ip, None).is_ok());
+        }
+        assert_eq!(
+            limits.password_reset(ip, None).unwrap_err().limit,
+            "login_per_ip"
         );
     }
 

@@ -9,6 +9,7 @@ use actix_web::http::header::HeaderMap;
 use actix_web::test::{self, TestRequest};
 use chrono::{DateTime, Utc};
 use conduit_application::AppError;
+use conduit_application::accounts::MockAccountUseCases;
 use conduit_application::articles::MockArticleUseCases;
 use conduit_application::comments::MockCommentUseCases;
 use conduit_application::error::Cause;
@@ -37,6 +38,7 @@ pub const CALLER: UserId = UserId(1);
 #[derive(Default)]
 pub struct Mocks {
     pub users: MockUserUseCases,
+    pub accounts: MockAccountUseCases,
     pub profiles: MockProfileUseCases,
     pub articles: MockArticleUseCases,
     pub comments: MockCommentUseCases,
@@ -68,6 +70,7 @@ impl Mocks {
     pub fn services(self) -> Services {
         Services {
             users: Arc::new(self.users),
+            accounts: Arc::new(self.accounts),
             profiles: Arc::new(self.profiles),
             articles: Arc::new(self.articles),
             comments: Arc::new(self.comments),
@@ -231,6 +234,8 @@ pub fn account() -> Account {
         bio: None,
         image: None,
         token_version: 0,
+        email_verified: false,
+        email_notifications: true,
     }
 }
 

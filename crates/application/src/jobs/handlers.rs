@@ -126,7 +126,8 @@ impl<D: Database> JobHandler for PruneHandler<D> {
         tracing::info!(
             jobs = report.jobs,
             events = report.events,
-            "pruned finished jobs and old events"
+            tokens = report.tokens,
+            "pruned finished jobs, old events and expired account tokens"
         );
         Ok(())
     }

@@ -22,6 +22,7 @@ mod service;
 use std::time::Duration;
 
 use chrono::{DateTime, Utc};
+use conduit_domain::{ArticleId, CommentId, UserId};
 use serde::{Deserialize, Serialize};
 
 #[cfg(any(test, feature = "mocks"))]
@@ -108,6 +109,27 @@ pub enum JobArgs {
     Probe { sleep_ms: u64, fail_attempts: u32 },
     /// Deletes finished jobs and change events past their retention.
     Prune,
+    /// Welcomes a new user, with a link that verifies their address.
+    WelcomeEmail { user: UserId },
+    /// Sends a new verification link (asked for again, or a new address).
+    VerificationEmail { user: UserId },
+    /// Sends a single-use link that sets a new password.
+    PasswordResetEmail { user: UserId },
+    /// Tells an article's author about a new comment.
+    CommentEmail { comment: CommentId },
+    /// Walks the followers of an article's author, one batch per job,
+    /// enqueueing an [`JobArgs::ArticleEmail`] for each; `after` is where
+    /// the previous batch ended.
+    ArticleEmails {
+        article: ArticleId,
+        author: UserId,
+        after: Option<UserId>,
+    },
+    /// Tells one follower about a new article.
+    ArticleEmail {
+        article: ArticleId,
+        recipient: UserId,
+    },
 }
 
 impl JobArgs {
@@ -115,20 +137,45 @@ impl JobArgs {
         match self {
             Self::Probe { .. } => "probe",
             Self::Prune => "prune",
+            Self::WelcomeEmail { .. } => "welcome_email",
+            Self::VerificationEmail { .. } => "verification_email",
+            Self::PasswordResetEmail { .. } => "password_reset_email",
+            Self::CommentEmail { .. } => "comment_email",
+            Self::ArticleEmails { .. } => "article_emails",
+            Self::ArticleEmail { .. } => "article_email",
         }
     }
+
+    /// The kinds that send email.
+    pub const EMAIL_KINDS: [&'static str; 6] = [
+        "welcome_email",
+        "verification_email",
+        "password_reset_email",
+        "comment_email",
+        "article_emails",
+        "article_email",
+    ];
 
     /// The queue a job of this kind goes to unless told otherwise.
     pub fn default_queue(&self) -> &'static str {
         match self {
             Self::Probe { .. } => DEFAULT_QUEUE,
             Self::Prune => MAINTENANCE_QUEUE,
+            Self::WelcomeEmail { .. }
+            | Self::VerificationEmail { .. }
+            | Self::PasswordResetEmail { .. }
+            | Self::CommentEmail { .. }
+            | Self::ArticleEmails { .. }
+            | Self::ArticleEmail { .. } => MAIL_QUEUE,
         }
     }
 }
 
 /// The queue of most jobs.
 pub const DEFAULT_QUEUE: &str = "default";
+/// The queue of the jobs that send email, so that an SMTP outage holds up
+/// nothing else.
+pub const MAIL_QUEUE: &str = "mail";
 /// The queue of the jobs that keep the system tidy.
 pub const MAINTENANCE_QUEUE: &str = "maintenance";
 /// Attempts before a failing job is discarded, unless told otherwise.

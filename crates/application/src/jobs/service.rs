@@ -16,6 +16,8 @@ use crate::ports::{Clock, Database};
 pub struct PruneReport {
     pub jobs: u64,
     pub events: u64,
+    /// Expired one-time account tokens.
+    pub tokens: u64,
 }
 
 /// Probe jobs to enqueue.
@@ -97,6 +99,7 @@ pub(super) async fn prune<D: Database>(
             Ok(PruneReport {
                 jobs: uow.jobs().prune(completed, failed)?,
                 events: uow.events().prune(events)?,
+                tokens: uow.account_tokens().prune(now)?,
             })
         })
         .await?
@@ -259,13 +262,20 @@ mod tests {
                 .with(eq(now() - day * 7))
                 .times(1)
                 .returning(|_| Ok(30));
+            repos
+                .account_tokens
+                .expect_prune()
+                .with(eq(now()))
+                .times(1)
+                .returning(|_| Ok(4));
         });
         let report = service(db).prune().await.unwrap();
         assert_eq!(
             report,
             PruneReport {
                 jobs: 12,
-                events: 30
+                events: 30,
+                tokens: 4
             }
         );
     }

@@ -21,6 +21,8 @@ pub(crate) struct AccountRow {
     pub bio: Option<String>,
     pub image: Option<String>,
     pub token_version: i64,
+    pub email_verified: bool,
+    pub email_notifications: bool,
 }
 
 impl From<AccountRow> for Account {
@@ -32,6 +34,8 @@ impl From<AccountRow> for Account {
             bio: row.bio,
             image: row.image,
             token_version: row.token_version,
+            email_verified: row.email_verified,
+            email_notifications: row.email_notifications,
         }
     }
 }
@@ -78,6 +82,8 @@ pub(crate) struct UserChangesRow<'a> {
     pub password_hash: Option<&'a str>,
     pub bio: Option<Option<&'a str>>,
     pub image: Option<Option<&'a str>>,
+    pub email_verified: Option<bool>,
+    pub email_notifications: Option<bool>,
     pub updated_at: Option<NaiveDateTime>,
 }
 

@@ -15,6 +15,8 @@ diesel::table! {
         updated_at -> Timestamp,
         articles_count -> BigInt,
         token_version -> BigInt,
+        email_verified -> Bool,
+        email_notifications -> Bool,
     }
 }
 
@@ -118,6 +120,18 @@ diesel::table! {
     job_schedules (name) {
         name -> Text,
         next_run_at -> Timestamp,
+    }
+}
+
+diesel::table! {
+    account_tokens (id) {
+        id -> BigInt,
+        user_id -> BigInt,
+        purpose -> Text,
+        digest -> Text,
+        created_at -> Timestamp,
+        expires_at -> Timestamp,
+        used_at -> Nullable<Timestamp>,
     }
 }
 

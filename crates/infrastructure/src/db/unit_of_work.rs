@@ -9,8 +9,8 @@ use conduit_application::error::{AppError, Cause};
 use conduit_application::events::{Committed, DomainEvent, EventSubscriber};
 use conduit_application::jobs::Wakeups;
 use conduit_application::ports::{
-    ArticleRepository, Clock, CommentRepository, Database, EventRepository, FollowRepository,
-    JobRepository, SystemClock, TagRepository, UnitOfWork, UserRepository,
+    AccountTokenRepository, ArticleRepository, Clock, CommentRepository, Database, EventRepository,
+    FollowRepository, JobRepository, SystemClock, TagRepository, UnitOfWork, UserRepository,
 };
 use diesel::connection::{Connection, TransactionManager};
 use diesel::r2d2::{Pool, PooledConnection};
@@ -144,6 +144,9 @@ impl UnitOfWork for DieselUow<'_> {
         self
     }
     fn events(&mut self) -> &mut dyn EventRepository {
+        self
+    }
+    fn account_tokens(&mut self) -> &mut dyn AccountTokenRepository {
         self
     }
     fn record(&mut self, event: DomainEvent) {

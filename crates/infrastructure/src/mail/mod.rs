@@ -7,6 +7,7 @@
 
 mod files;
 mod smtp;
+mod templates;
 
 use std::path::PathBuf;
 use std::sync::Arc;
@@ -22,6 +23,7 @@ use crate::error::InfrastructureError;
 
 pub use files::FileMailer;
 pub use smtp::SmtpMailer;
+pub use templates::AskamaTemplates;
 
 /// Where emails go when no SMTP server is configured.
 pub const DEFAULT_MAIL_DIR: &str = "data/mail";

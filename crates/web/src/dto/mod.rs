@@ -26,6 +26,7 @@ pub use comments::{
 pub use profiles::{Profile, ProfileResponse};
 pub use tags::{Tag, TagsResponse};
 pub use users::{
-    LoginUser, LoginUserRequest, NewUser, NewUserRequest, UpdateUser, UpdateUserRequest, User,
-    UserResponse,
+    LoginUser, LoginUserRequest, NewUser, NewUserRequest, PasswordResetAccepted,
+    PasswordResetConfirmRequest, PasswordResetRequest, PasswordResetUser, UnsubscribeQuery,
+    UnsubscribeResponse, UpdateUser, UpdateUserRequest, User, UserResponse, VerifyEmailRequest,
 };

@@ -54,6 +54,23 @@ pub(super) mod rules {
     pub(in crate::dto) fn comment(value: &str) -> Result<(), ValidationError> {
         check(CommentBody::parse(value))
     }
+    /// A one-time token from an email link: any malformed value gets the
+    /// same message as a wrong one.
+    pub(in crate::dto) fn one_time_token(value: &str) -> Result<(), ValidationError> {
+        let plausible = (1..=ONE_TIME_TOKEN_MAX).contains(&value.len())
+            && value
+                .bytes()
+                .all(|byte| byte.is_ascii_alphanumeric() || byte == b'-' || byte == b'_');
+        if plausible {
+            Ok(())
+        } else {
+            Err(ValidationError::new("invalid")
+                .with_message(Cow::Borrowed("is invalid or expired")))
+        }
+    }
+
+    /// Tokens are 43 characters; anything much longer is not one.
+    pub(in crate::dto) const ONE_TIME_TOKEN_MAX: usize = 128;
 }
 
 /// Timestamps as the contract shows them: ISO 8601, UTC, milliseconds.

@@ -11,7 +11,7 @@ use crate::error::{
 use crate::extract::{AuthUser, ValidJson};
 use crate::rate_limit::Limited;
 
-fn refused(state: &WebState, limited: Limited) -> ApiError {
+pub(crate) fn refused(state: &WebState, limited: Limited) -> ApiError {
     state.metrics.rate_limited(limited.limit);
     tracing::warn!(limit = limited.limit, "rate limited");
     ApiError::TooManyRequests {
@@ -137,6 +137,7 @@ pub async fn update_current_user(
                 password: user.password,
                 bio: user.bio,
                 image: user.image,
+                email_notifications: user.email_notifications,
             },
         )
         .await?;
@@ -186,7 +187,7 @@ mod tests {
     }
 
     #[actix_web::test]
-    async fn create_user_returns_201_and_exactly_the_contract_fields() {
+    async fn create_user_returns_201_with_the_contract_fields_and_the_account_flags() {
         let mut mocks = Mocks::anonymous();
         mocks
             .users
@@ -212,7 +213,9 @@ mod tests {
                 "email": "jake@jake.jake",
                 "image": null,
                 "token": "jwt",
-                "username": "jake"
+                "username": "jake",
+                "emailVerified": false,
+                "emailNotifications": true
             }})
         );
         assert!(reply.header("x-request-id").is_some());
@@ -410,7 +413,9 @@ mod tests {
                 "email": "jake@jake.jake",
                 "image": null,
                 "token": TOKEN,
-                "username": "jake"
+                "username": "jake",
+                "emailVerified": false,
+                "emailNotifications": true
             }})
         );
     }

@@ -34,14 +34,16 @@ pub(super) fn fallback_body(status: StatusCode, request_id: &str) -> GenericErro
 
 /// Gives a 500, and any other error response whose body is not JSON, the
 /// fallback body, keeping its other headers. Everything else is returned
-/// as it is.
+/// as it is, and so are the HTML pages a browser asked for (an expired
+/// unsubscribe link), which handlers build on purpose.
 pub(super) fn json_error_body(
     response: HttpResponse<BoxBody>,
     request_id: &str,
 ) -> HttpResponse<BoxBody> {
     let status = response.status();
     let replace = status == StatusCode::INTERNAL_SERVER_ERROR
-        || ((status.is_client_error() || status.is_server_error()) && !is_json(&response));
+        || (status.is_client_error() && !is_json(&response) && !is_html(&response))
+        || status.is_server_error() && !is_json(&response);
     if !replace {
         return response;
     }
@@ -52,6 +54,14 @@ pub(super) fn json_error_body(
         }
     }
     replaced
+}
+
+fn is_html(response: &HttpResponse<BoxBody>) -> bool {
+    response
+        .headers()
+        .get(header::CONTENT_TYPE)
+        .and_then(|value| value.to_str().ok())
+        .is_some_and(|value| value.starts_with("text/html"))
 }
 
 #[cfg(test)]

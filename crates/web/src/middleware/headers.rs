@@ -7,6 +7,9 @@ use actix_web::http::header::{self, HeaderMap, HeaderValue};
 /// The JSON API loads nothing and may not be framed.
 const API_CSP: &str =
     "default-src 'none'; frame-ancestors 'none'; base-uri 'none'; form-action 'none'";
+/// The unsubscribe page styles itself inline and posts its one form back.
+const UNSUBSCRIBE_CSP: &str = "default-src 'none'; style-src 'unsafe-inline'; form-action 'self'; \
+    frame-ancestors 'none'; base-uri 'none'";
 /// Swagger UI loads its own script, styles and images, and calls the API.
 const DOCS_CSP: &str = "default-src 'none'; script-src 'self'; style-src 'self' 'unsafe-inline'; \
     img-src 'self' data:; connect-src 'self'; font-src 'self'; frame-ancestors 'none'; base-uri 'none'; \
@@ -17,6 +20,8 @@ const DOCS_CSP: &str = "default-src 'none'; script-src 'self'; style-src 'self' 
 pub(super) fn add_security_headers(headers: &mut HeaderMap, path: &str, tls: bool) {
     let csp = if path.starts_with("/swagger-ui") {
         DOCS_CSP
+    } else if path == "/api/users/unsubscribe" {
+        UNSUBSCRIBE_CSP
     } else {
         API_CSP
     };

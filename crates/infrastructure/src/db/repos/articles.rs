@@ -402,6 +402,19 @@ impl ArticleRepository for DieselUow<'_> {
         find_by_slug(self.conn, slug.as_str()).or_repo_error()
     }
 
+    fn find_by_id(&mut self, id: ArticleId) -> Result<Option<ArticleRecord>, RepoError> {
+        let slug = articles::table
+            .find(id.0)
+            .select(articles::slug)
+            .first::<String>(self.conn)
+            .optional()
+            .or_repo_error()?;
+        match slug {
+            Some(slug) => find_by_slug(self.conn, &slug).or_repo_error(),
+            None => Ok(None),
+        }
+    }
+
     fn update(
         &mut self,
         id: ArticleId,

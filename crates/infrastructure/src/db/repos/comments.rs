@@ -53,6 +53,17 @@ impl CommentRepository for DieselUow<'_> {
             })
     }
 
+    fn find(&mut self, id: CommentId) -> Result<Option<CommentRecord>, RepoError> {
+        comments::table
+            .inner_join(users::table)
+            .filter(comments::id.eq(id.0))
+            .select((CommentRow::as_select(), AuthorRow::as_select()))
+            .first::<(CommentRow, AuthorRow)>(self.conn)
+            .optional()
+            .or_repo_error()
+            .map(|row| row.map(|(comment, author)| comment.with_author(author)))
+    }
+
     fn delete(&mut self, id: CommentId) -> Result<(), RepoError> {
         diesel::delete(comments::table.find(id.0))
             .execute(self.conn)

@@ -53,4 +53,21 @@ impl FollowRepository for DieselUow<'_> {
             .or_repo_error()
             .map(|ids| ids.into_iter().map(UserId).collect())
     }
+
+    fn followers(
+        &mut self,
+        followee: UserId,
+        after: Option<UserId>,
+        limit: usize,
+    ) -> Result<Vec<UserId>, RepoError> {
+        follows::table
+            .filter(follows::followee_id.eq(followee.0))
+            .filter(follows::follower_id.gt(after.map_or(0, |user| user.0)))
+            .order(follows::follower_id.asc())
+            .limit(i64::try_from(limit).unwrap_or(i64::MAX))
+            .select(follows::follower_id)
+            .load::<i64>(self.conn)
+            .or_repo_error()
+            .map(|ids| ids.into_iter().map(UserId).collect())
+    }
 }

@@ -2,6 +2,7 @@
 //! Query functions return Diesel's `QueryResult`; the trait impls translate
 //! errors once, through `or_repo_error`.
 
+mod account_tokens;
 mod articles;
 mod comments;
 pub(crate) mod events;

@@ -51,6 +51,8 @@ impl UserRepository for DieselUow<'_> {
             bio: None,
             image: None,
             token_version: 0,
+            email_verified: false,
+            email_notifications: true,
         })
     }
 
@@ -112,17 +114,13 @@ impl UserRepository for DieselUow<'_> {
             password_hash,
             bio,
             image,
+            email_verified,
+            email_notifications,
             now,
         } = changes;
         // Diesel cannot build an UPDATE without a column to set ("There are
         // no changes to save"); with nothing to change there is nothing to do.
-        let nothing_to_change = username.is_none()
-            && email.is_none()
-            && password_hash.is_none()
-            && bio.is_none()
-            && image.is_none()
-            && now.is_none();
-        if !nothing_to_change {
+        if !changes.is_empty() {
             let row = UserChangesRow {
                 username: username.as_ref().map(Username::as_str),
                 username_key: username.as_ref().map(Username::canonical),
@@ -131,6 +129,8 @@ impl UserRepository for DieselUow<'_> {
                 password_hash: password_hash.as_ref().map(PasswordHash::as_str),
                 bio: bio.as_ref().map(Option::as_deref),
                 image: image.as_ref().map(Option::as_deref),
+                email_verified: *email_verified,
+                email_notifications: *email_notifications,
                 updated_at: now.map(|now| now.naive_utc()),
             };
             diesel::update(users::table.find(id.0))
