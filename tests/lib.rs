@@ -47,7 +47,7 @@ pub struct SentEmail {
 }
 
 impl SentEmail {
-    fn parse(bytes: &[u8]) -> Self {
+    pub fn parse(bytes: &[u8]) -> Self {
         let message = mail_parser::MessageParser::default()
             .parse(bytes)
             .expect("a parseable email");

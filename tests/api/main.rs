@@ -16,4 +16,5 @@ mod jobs;
 mod operations;
 mod profiles;
 mod security;
+mod smtp;
 mod users;

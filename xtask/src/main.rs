@@ -4,8 +4,9 @@
 //! database-backed suites (repositories, schema equivalence, black-box HTTP)
 //! again on PostgreSQL when `CONDUIT_TEST_POSTGRES_URL` names a server
 //! (for example `postgres://postgres@127.0.0.1:5432/test`; each test creates
-//! its own database there and drops it), then the mail tests that talk to a
-//! real SMTP server (`tests/support/smtp_sink.py`) when python3 has aiosmtpd.
+//! its own database there and drops it), and, when python3 has aiosmtpd,
+//! the tests that talk to a real SMTP server (`tests/support/smtp_sink.py`):
+//! the mail adapter's, and the black-box email tests on each backend.
 //! What is skipped, the summary says; `--require-postgres` and
 //! `--require-smtp` (CI) turn each skip into a failure.
 
@@ -31,32 +32,43 @@ fn run(description: &str, command: &mut Command) -> anyhow::Result<()> {
     Ok(())
 }
 
-/// The mail tests that need the SMTP sink (ignored by a plain `cargo test`).
-fn smtp_suite(require: bool) -> anyhow::Result<Option<String>> {
+/// Whether the SMTP sink can run; `Err` when it cannot and must.
+fn smtp_sink_available(require: bool) -> anyhow::Result<bool> {
     let has_aiosmtpd = Command::new("python3")
         .args(["-c", "import aiosmtpd"])
         .output()
         .is_ok_and(|output| output.status.success());
-    if !has_aiosmtpd {
-        let how = "python3 with aiosmtpd (python3 -m pip install aiosmtpd==1.4.6)";
-        if require {
-            bail!("--require-smtp: the SMTP tests need {how}");
-        }
-        return Ok(Some(format!("the SMTP mail tests: they need {how}")));
+    if !has_aiosmtpd && require {
+        bail!("--require-smtp: the SMTP tests need {SMTP_NEEDS}");
     }
-    run(
-        "mail tests against a real SMTP server",
-        cargo().args([
+    Ok(has_aiosmtpd)
+}
+
+const SMTP_NEEDS: &str = "python3 with aiosmtpd (python3 -m pip install aiosmtpd==1.4.6)";
+
+/// The black-box email tests through the SMTP sink, on `backend` (ignored
+/// by a plain `cargo test`).
+fn smtp_api_suite(backend: &str, postgres_url: Option<&str>) -> anyhow::Result<()> {
+    let mut command = cargo();
+    command
+        .args([
             "test",
             "--package",
-            "conduit-infrastructure",
+            "conduit-tests",
             "--test",
-            "mail",
+            "api",
+            "smtp::",
             "--",
             "--ignored",
-        ]),
-    )?;
-    Ok(None)
+        ])
+        .env("CONDUIT_TEST_BACKEND", backend);
+    if let Some(url) = postgres_url {
+        command.env("CONDUIT_TEST_POSTGRES_URL", url);
+    }
+    run(
+        &format!("email through a real SMTP server on {backend}"),
+        &mut command,
+    )
 }
 
 fn test(require_postgres: bool, require_smtp: bool) -> anyhow::Result<()> {
@@ -67,7 +79,22 @@ fn test(require_postgres: bool, require_smtp: bool) -> anyhow::Result<()> {
             .env("CONDUIT_TEST_BACKEND", "sqlite"),
     )?;
 
-    let smtp_skipped = smtp_suite(require_smtp)?;
+    let smtp = smtp_sink_available(require_smtp)?;
+    if smtp {
+        run(
+            "mail adapter tests against a real SMTP server",
+            cargo().args([
+                "test",
+                "--package",
+                "conduit-infrastructure",
+                "--test",
+                "mail",
+                "--",
+                "--ignored",
+            ]),
+        )?;
+        smtp_api_suite("sqlite", None)?;
+    }
 
     let postgres = std::env::var("CONDUIT_TEST_POSTGRES_URL")
         .ok()
@@ -83,8 +110,11 @@ fn test(require_postgres: bool, require_smtp: bool) -> anyhow::Result<()> {
                 "database suites on PostgreSQL",
                 command
                     .env("CONDUIT_TEST_BACKEND", "postgres")
-                    .env("CONDUIT_TEST_POSTGRES_URL", url),
+                    .env("CONDUIT_TEST_POSTGRES_URL", &url),
             )?;
+            if smtp {
+                smtp_api_suite("postgres", Some(&url))?;
+            }
             eprintln!("\nAll tests passed on SQLite and PostgreSQL.");
         }
         None if require_postgres => {
@@ -99,8 +129,8 @@ fn test(require_postgres: bool, require_smtp: bool) -> anyhow::Result<()> {
             );
         }
     }
-    if let Some(skipped) = smtp_skipped {
-        eprintln!("SKIPPED: {skipped}.");
+    if !smtp {
+        eprintln!("SKIPPED: the tests through a real SMTP server: they need {SMTP_NEEDS}.");
     }
     Ok(())
 }

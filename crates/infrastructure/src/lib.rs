@@ -15,4 +15,6 @@ pub mod mail;
 pub mod tokens;
 
 #[cfg(feature = "test-support")]
+pub mod smtp_sink;
+#[cfg(feature = "test-support")]
 pub mod testing;
