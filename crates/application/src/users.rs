@@ -306,41 +306,54 @@ impl<D: Database> UserUseCases for UserService<D> {
             email_notifications: update.email_notifications,
             now: Some(now),
         };
-        let changed = DomainEvent::UserUpdated {
-            user,
-            profile: changes.username.is_some() || changes.bio.is_some() || changes.image.is_some(),
-            email: changes.email.is_some(),
-            password: changes.password_hash.is_some(),
-        };
+        let profile =
+            changes.username.is_some() || changes.bio.is_some() || changes.image.is_some();
         let revokes = changes.password_hash.is_some();
-        let account = self
-            .storage
-            .write(move |uow| {
-                let mut taken = FieldErrors::new();
-                if let Some(email) = &changes.email
-                    && uow.users().email_taken(email, Some(user))?
-                {
-                    taken.add("email", "has already been taken");
-                }
-                if let Some(username) = &changes.username
-                    && uow.users().username_taken(username, Some(user))?
-                {
-                    taken.add("username", "has already been taken");
-                }
-                taken.into_result()?;
-                let mut account = uow.users().update(user, &changes)?;
-                if changes.email.is_some() {
-                    // Links sent to the old address must not verify the new one.
-                    uow.account_tokens()
-                        .revoke(user, TokenPurpose::VerifyEmail, now)?;
-                }
-                if changes.password_hash.is_some() {
-                    account.token_version = uow.users().revoke_tokens(user)?;
-                }
-                uow.record(changed.clone());
-                Ok(account)
-            })
-            .await?;
+        let account =
+            self.storage
+                .write(move |uow| {
+                    let mut taken = FieldErrors::new();
+                    if let Some(email) = &changes.email
+                        && uow.users().email_taken(email, Some(user))?
+                    {
+                        taken.add("email", "has already been taken");
+                    }
+                    if let Some(username) = &changes.username
+                        && uow.users().username_taken(username, Some(user))?
+                    {
+                        taken.add("username", "has already been taken");
+                    }
+                    taken.into_result()?;
+                    // The same address again (in any case) is no new address: it
+                    // stays verified and gets no email.
+                    let mut changes = changes.clone();
+                    let new_address = match &changes.email {
+                        Some(email) => uow.users().find_by_id(user)?.is_none_or(|current| {
+                            current.email.to_lowercase() != email.canonical()
+                        }),
+                        None => false,
+                    };
+                    if !new_address {
+                        changes.email_verified = None;
+                    }
+                    let mut account = uow.users().update(user, &changes)?;
+                    if new_address {
+                        // Links sent to the old address must not verify the new one.
+                        uow.account_tokens()
+                            .revoke(user, TokenPurpose::VerifyEmail, now)?;
+                    }
+                    if changes.password_hash.is_some() {
+                        account.token_version = uow.users().revoke_tokens(user)?;
+                    }
+                    uow.record(DomainEvent::UserUpdated {
+                        user,
+                        profile,
+                        email: new_address,
+                        password: changes.password_hash.is_some(),
+                    });
+                    Ok(account)
+                })
+                .await?;
         let new_token = if revokes {
             Some(self.tokens.issue(account.id, account.token_version)?)
         } else {
@@ -765,6 +778,70 @@ mod tests {
         assert!(!printed.contains("hunter2"), "{printed}");
         assert!(!printed.contains("another-secret"), "{printed}");
         assert!(printed.contains("jake@jake.jake"), "{printed}");
+    }
+
+    async fn change_email(current: &'static str, new: &'static str) -> (FakeDb, AccountUpdated) {
+        let db = FakeDb::new().writing(move |repos| {
+            repos.users.expect_email_taken().returning(|_, _| Ok(false));
+            repos.users.expect_find_by_id().returning(move |_| {
+                let mut jake = account(1, "jake");
+                jake.email = current.to_owned();
+                jake.email_verified = true;
+                Ok(Some(jake))
+            });
+            repos.users.expect_update().returning(|_, changes| {
+                let mut jake = account(1, "jake");
+                jake.email_verified = changes.email_verified != Some(false);
+                Ok(jake)
+            });
+            repos
+                .account_tokens
+                .expect_revoke()
+                .withf(|_, purpose, _| *purpose == TokenPurpose::VerifyEmail)
+                .returning(|_, _, _| Ok(1));
+        });
+        let db = Arc::new(db);
+        let updated = UserService::new(Arc::clone(&db), Arc::new(hasher()), Arc::new(tokens()))
+            .update(
+                UserId(1),
+                AccountUpdate {
+                    email: Some(new.to_owned()),
+                    ..AccountUpdate::default()
+                },
+            )
+            .await
+            .unwrap();
+        (Arc::into_inner(db).unwrap(), updated)
+    }
+
+    #[tokio::test]
+    async fn a_new_address_is_unverified_and_recorded_as_an_email_change() {
+        let (db, updated) = change_email("jake@example.com", "jake@elsewhere.com").await;
+        assert!(!updated.account.email_verified);
+        assert_eq!(
+            db.events(),
+            [DomainEvent::UserUpdated {
+                user: UserId(1),
+                profile: false,
+                email: true,
+                password: false
+            }]
+        );
+    }
+
+    #[tokio::test]
+    async fn the_same_address_in_another_case_stays_verified_and_sends_nothing() {
+        let (db, updated) = change_email("jake@example.com", "Jake@Example.com").await;
+        assert!(updated.account.email_verified);
+        assert_eq!(
+            db.events(),
+            [DomainEvent::UserUpdated {
+                user: UserId(1),
+                profile: false,
+                email: false,
+                password: false
+            }]
+        );
     }
 
     #[tokio::test]

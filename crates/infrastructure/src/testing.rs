@@ -143,10 +143,16 @@ impl TestDatabase {
 
     pub fn raw_connection(&self) -> DbConnection {
         match DbTarget::parse(&self.url) {
-            DbTarget::Sqlite(path) => DbConnection::Sqlite(
-                SqliteConnection::establish(&path.to_string_lossy())
-                    .unwrap_or_else(|error| panic!("opening {}: {error}", path.display())),
-            ),
+            DbTarget::Sqlite(path) => {
+                let mut conn = SqliteConnection::establish(&path.to_string_lossy())
+                    .unwrap_or_else(|error| panic!("opening {}: {error}", path.display()));
+                // The server's writer (a job that just ran, say) may hold the
+                // lock for a moment: wait for it, as the server's own
+                // connections do.
+                conn.batch_execute("PRAGMA busy_timeout = 5000; PRAGMA foreign_keys = ON;")
+                    .expect("setting the SQLite connection's pragmas");
+                DbConnection::Sqlite(conn)
+            }
             DbTarget::Postgres(url) => DbConnection::Postgres(
                 PgConnection::establish(&url)
                     .unwrap_or_else(|error| panic!("connecting to the test database: {error}")),
