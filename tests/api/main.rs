@@ -17,4 +17,5 @@ mod operations;
 mod profiles;
 mod security;
 mod smtp;
+mod uploads;
 mod users;

@@ -56,7 +56,8 @@ impl CacheScope {
             // Nothing cached shows a user's verification or their requests.
             DomainEvent::VerificationRequested { .. }
             | DomainEvent::PasswordResetRequested { .. }
-            | DomainEvent::EmailVerified { .. } => &[],
+            | DomainEvent::EmailVerified { .. }
+            | DomainEvent::UploadStored { .. } => &[],
             // `following` appears on profiles, article authors and comment authors.
             DomainEvent::Followed { .. } | DomainEvent::Unfollowed { .. } => {
                 &[Self::Content, Self::Comments]

@@ -8,7 +8,7 @@
 //! from the events alone: no use case lists its side effects.
 
 use chrono::{DateTime, Utc};
-use conduit_domain::{ArticleId, CommentId, UserId};
+use conduit_domain::{ArticleId, CommentId, UploadId, UserId};
 use serde::{Deserialize, Serialize};
 
 /// Something that changed, recorded by the write that changed it.
@@ -87,6 +87,11 @@ pub enum DomainEvent {
         article: ArticleId,
         author: UserId,
     },
+    /// A user stored an image (its variants are still to be made).
+    UploadStored {
+        upload: UploadId,
+        owner: UserId,
+    },
 }
 
 impl DomainEvent {
@@ -108,6 +113,7 @@ impl DomainEvent {
             Self::ArticleUnfavorited { .. } => "article_unfavorited",
             Self::CommentPosted { .. } => "comment_posted",
             Self::CommentDeleted { .. } => "comment_deleted",
+            Self::UploadStored { .. } => "upload_stored",
         }
     }
 }

@@ -21,6 +21,7 @@ pub mod reactions;
 pub mod storage;
 pub mod supervisor;
 pub mod tags;
+pub mod uploads;
 pub mod users;
 pub mod views;
 

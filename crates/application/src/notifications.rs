@@ -337,7 +337,7 @@ impl<D: Database> JobHandler for EmailJobs<D> {
             JobArgs::ArticleEmail { article, recipient } => {
                 self.article(article, recipient).await?
             }
-            JobArgs::Probe { .. } | JobArgs::Prune => {
+            JobArgs::Probe { .. } | JobArgs::Prune | JobArgs::ImageVariants { .. } => {
                 return Err(JobFailure::Discard(format!(
                     "{} is not an email job",
                     job.kind

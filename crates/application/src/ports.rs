@@ -12,12 +12,14 @@ use std::future::Future;
 use async_trait::async_trait;
 use chrono::{DateTime, Utc};
 use conduit_domain::{
-    ArticleId, CommentId, Email, Paging, Password, Slug, TagList, UserId, Username,
+    ArticleId, CommentId, Email, FileKey, Paging, Password, Slug, TagList, UploadId, UserId,
+    Username, Variant,
 };
 
 use crate::error::{AppError, AuthFailure, RepoError};
 use crate::events::{Committed, DomainEvent, EventId, StoredEvent};
 use crate::jobs::{Job, JobFilter, JobId, JobOutcome, NewJob, QueueStats};
+use crate::uploads::{NewUpload, UploadRecord};
 use crate::views::{
     Account, ArticleRecord, ArticleRef, ArticleSummary, CommentRecord, CommentRef, Page,
 };
@@ -62,6 +64,7 @@ pub trait UnitOfWork {
     fn jobs(&mut self) -> &mut dyn JobRepository;
     fn events(&mut self) -> &mut dyn EventRepository;
     fn account_tokens(&mut self) -> &mut dyn AccountTokenRepository;
+    fn uploads(&mut self) -> &mut dyn UploadRepository;
     /// Records what this unit of work changed. The event is stored with the
     /// transaction's commit, and only then.
     fn record(&mut self, event: DomainEvent);
@@ -383,6 +386,26 @@ pub trait AccountTokenRepository {
     ) -> Result<u64, RepoError>;
     /// Deletes tokens that expired before `before`; returns how many.
     fn prune(&mut self, before: DateTime<Utc>) -> Result<u64, RepoError>;
+}
+
+/// Uploaded images, one row per owner and file.
+#[cfg_attr(any(test, feature = "mocks"), mockall::automock)]
+pub trait UploadRepository {
+    /// Stores the upload; answers it and whether it is new (the same owner
+    /// uploading the same image again gets the row it has).
+    fn insert(&mut self, upload: &NewUpload) -> Result<(UploadRecord, bool), RepoError>;
+    fn find(&mut self, id: UploadId) -> Result<Option<UploadRecord>, RepoError>;
+    /// Bytes of the originals `owner` has stored.
+    fn bytes_of(&mut self, owner: UserId) -> Result<u64, RepoError>;
+    fn set_variant(
+        &mut self,
+        id: UploadId,
+        variant: Variant,
+        key: &FileKey,
+    ) -> Result<(), RepoError>;
+    /// The key of `variant` of the file `key`, once any upload of it has one.
+    fn variant_of(&mut self, key: &FileKey, variant: Variant)
+    -> Result<Option<FileKey>, RepoError>;
 }
 
 /// The stored change events, read back in id order.

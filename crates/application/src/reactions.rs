@@ -16,6 +16,9 @@ use crate::jobs::{JobArgs, NewJob};
 /// helps no one.
 pub const EMAIL_MAX_ATTEMPTS: i32 = 8;
 
+/// Variants are retried a few times (a store outage), not for hours.
+pub const IMAGE_MAX_ATTEMPTS: i32 = 5;
+
 /// Which jobs an event causes.
 #[cfg_attr(any(test, feature = "mocks"), mockall::automock)]
 pub trait Reactions: Send + Sync + 'static {
@@ -32,11 +35,11 @@ impl Reactions for NoReactions {
     }
 }
 
-/// The emails each event causes.
+/// The jobs each event causes: emails, and image variants.
 #[derive(Debug, Default, Clone, Copy)]
-pub struct EmailReactions;
+pub struct StandardReactions;
 
-impl EmailReactions {
+impl StandardReactions {
     fn email(args: JobArgs, unique_key: Option<String>, now: DateTime<Utc>) -> NewJob {
         let job = NewJob::new(args, now).max_attempts(EMAIL_MAX_ATTEMPTS);
         match unique_key {
@@ -46,7 +49,7 @@ impl EmailReactions {
     }
 }
 
-impl Reactions for EmailReactions {
+impl Reactions for StandardReactions {
     fn jobs_for(&self, event: &DomainEvent, now: DateTime<Utc>) -> Vec<NewJob> {
         // Unique keys keep a user who asks twice in a row from getting two
         // emails while the first is still on its way.
@@ -95,6 +98,10 @@ impl Reactions for EmailReactions {
             | DomainEvent::ArticleFavorited { .. }
             | DomainEvent::ArticleUnfavorited { .. }
             | DomainEvent::CommentDeleted { .. } => return Vec::new(),
+            DomainEvent::UploadStored { upload, .. } => {
+                NewJob::new(JobArgs::ImageVariants { upload: *upload }, now)
+                    .max_attempts(IMAGE_MAX_ATTEMPTS)
+            }
         };
         vec![job]
     }
@@ -112,7 +119,7 @@ mod tests {
     }
 
     fn jobs(event: DomainEvent) -> Vec<(JobArgs, Option<String>)> {
-        EmailReactions
+        StandardReactions
             .jobs_for(&event, now())
             .into_iter()
             .map(|job| {

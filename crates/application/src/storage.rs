@@ -11,7 +11,8 @@ use crate::events::DomainEvent;
 use crate::jobs::NewJob;
 use crate::ports::{
     AccountTokenRepository, ArticleRepository, Clock, CommentRepository, Database, EventRepository,
-    FollowRepository, JobRepository, SystemClock, TagRepository, UnitOfWork, UserRepository,
+    FollowRepository, JobRepository, SystemClock, TagRepository, UnitOfWork, UploadRepository,
+    UserRepository,
 };
 use crate::reactions::{NoReactions, Reactions};
 
@@ -141,6 +142,9 @@ impl UnitOfWork for Reacting<'_, '_> {
     fn account_tokens(&mut self) -> &mut dyn AccountTokenRepository {
         self.uow.account_tokens()
     }
+    fn uploads(&mut self) -> &mut dyn UploadRepository {
+        self.uow.uploads()
+    }
     fn record(&mut self, event: DomainEvent) {
         self.jobs.extend(self.reactions.jobs_for(&event, self.now));
         self.uow.record(event);
@@ -232,7 +236,7 @@ mod tests {
     #[tokio::test]
     async fn the_jobs_an_event_causes_are_enqueued_in_its_own_write() {
         use crate::jobs::{JobArgs, JobId};
-        use crate::reactions::EmailReactions;
+        use crate::reactions::StandardReactions;
 
         let db = Arc::new(FakeDb::new().writing(|repos| {
             repos
@@ -242,7 +246,7 @@ mod tests {
                 .times(1)
                 .returning(|_| Ok(Some(JobId(1))));
         }));
-        let storage = Storage::new(Arc::clone(&db)).with_reactions(Arc::new(EmailReactions));
+        let storage = Storage::new(Arc::clone(&db)).with_reactions(Arc::new(StandardReactions));
         storage
             .write(|uow| {
                 uow.record(DomainEvent::UserRegistered { user: UserId(9) });
@@ -259,12 +263,12 @@ mod tests {
 
     #[tokio::test]
     async fn a_failed_write_enqueues_nothing() {
-        use crate::reactions::EmailReactions;
+        use crate::reactions::StandardReactions;
 
         let db = Arc::new(FakeDb::new().writing(|repos| {
             repos.jobs.expect_enqueue().never();
         }));
-        let storage = Storage::new(Arc::clone(&db)).with_reactions(Arc::new(EmailReactions));
+        let storage = Storage::new(Arc::clone(&db)).with_reactions(Arc::new(StandardReactions));
         let written: Result<(), _> = storage
             .write(|uow| {
                 uow.record(DomainEvent::UserRegistered { user: UserId(9) });

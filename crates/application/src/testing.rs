@@ -18,7 +18,8 @@ use crate::ports::{
     AccountTokenRepository, ArticleRepository, CommentRepository, Database, EventRepository,
     FollowRepository, JobRepository, MockAccountTokenRepository, MockArticleRepository,
     MockCommentRepository, MockEventRepository, MockFollowRepository, MockJobRepository,
-    MockTagRepository, MockUserRepository, TagRepository, UnitOfWork, UserRepository,
+    MockTagRepository, MockUploadRepository, MockUserRepository, TagRepository, UnitOfWork,
+    UploadRepository, UserRepository,
 };
 use crate::views::{Account, Author};
 
@@ -33,6 +34,7 @@ pub struct FakeRepos {
     pub jobs: MockJobRepository,
     pub events: MockEventRepository,
     pub account_tokens: MockAccountTokenRepository,
+    pub uploads: MockUploadRepository,
     recorded: Vec<DomainEvent>,
     read_only: bool,
 }
@@ -61,6 +63,9 @@ impl UnitOfWork for FakeRepos {
     }
     fn account_tokens(&mut self) -> &mut dyn AccountTokenRepository {
         &mut self.account_tokens
+    }
+    fn uploads(&mut self) -> &mut dyn UploadRepository {
+        &mut self.uploads
     }
     fn record(&mut self, event: DomainEvent) {
         assert!(!self.read_only, "a read unit of work recorded {event:?}");

@@ -9,10 +9,12 @@ pub mod comment;
 pub mod error;
 pub mod limits;
 pub mod paging;
+pub mod upload;
 pub mod user;
 
 pub use article::{ArticleId, Body, Description, Slug, TagList, TagName, Title};
 pub use comment::{CommentBody, CommentId};
 pub use error::InvalidValue;
 pub use paging::Paging;
+pub use upload::{FileKey, ImageFormat, UploadId, Variant};
 pub use user::{Bio, Email, ImageUrl, Password, UserId, Username};

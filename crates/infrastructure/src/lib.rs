@@ -10,7 +10,9 @@
 pub mod cache;
 pub mod db;
 pub mod error;
+pub mod files;
 pub mod hashing;
+pub mod images;
 pub mod mail;
 pub mod tokens;
 

@@ -15,8 +15,11 @@ use conduit_application::ports::{
     ArticleChanges, ArticleFilter, Database, NewAccountToken, NewArticle, NewComment, PasswordHash,
     TokenDigest, TokenPurpose, UnitOfWork, UserChanges,
 };
+use conduit_application::uploads::NewUpload;
 use conduit_application::views::{Account, CommentRef};
-use conduit_domain::{ArticleId, Email, Paging, Slug, UserId, Username};
+use conduit_domain::{
+    ArticleId, Email, FileKey, ImageFormat, Paging, Slug, UploadId, UserId, Username, Variant,
+};
 use conduit_infrastructure::db::DieselDatabase;
 use conduit_infrastructure::db::schema::{article_tags, comments, favorites, tags};
 use conduit_infrastructure::testing::{TestDatabase, at, new_article, new_user, tag_list};
@@ -306,6 +309,61 @@ async fn followers_are_walked_in_id_order_one_page_at_a_time() {
         after = page.last().copied();
     }
     assert_eq!(walked, followers);
+}
+
+fn new_upload(owner: UserId, digit: char, size: u64) -> NewUpload {
+    NewUpload {
+        owner,
+        key: FileKey::new(&digit.to_string().repeat(64), ImageFormat::Png).unwrap(),
+        size,
+        width: 640,
+        height: 480,
+        now: at(0),
+    }
+}
+
+#[tokio::test]
+async fn uploads_are_one_row_per_owner_and_file_and_count_against_their_owner() {
+    let (db, _test_db) = database().await;
+    let alice = insert_user(&db, "alice").await.id;
+    let bob = insert_user(&db, "bob").await.id;
+    let (first, again, bobs, other) = write(&db, move |uow| {
+        let uploads = uow.uploads();
+        Ok((
+            uploads.insert(&new_upload(alice, 'a', 100))?,
+            uploads.insert(&new_upload(alice, 'a', 100))?,
+            uploads.insert(&new_upload(bob, 'a', 100))?,
+            uploads.insert(&new_upload(alice, 'b', 250))?,
+        ))
+    })
+    .await;
+    assert!(first.1 && !again.1 && bobs.1 && other.1, "created flags");
+    assert_eq!(
+        first.0, again.0,
+        "the same owner and file is the same upload"
+    );
+    assert_ne!(first.0.id, bobs.0.id);
+    let thumb = FileKey::new(&"c".repeat(64), ImageFormat::Png).unwrap();
+    let id = first.0.id;
+    let (found, alices, bobs_bytes, nobody) = write(&db, move |uow| {
+        uow.uploads().set_variant(id, Variant::Thumb, &thumb)?;
+        Ok((
+            uow.uploads().find(id)?,
+            uow.uploads().bytes_of(alice)?,
+            uow.uploads().bytes_of(bob)?,
+            uow.uploads().find(UploadId(9999))?,
+        ))
+    })
+    .await;
+    let found = found.unwrap();
+    assert_eq!(
+        found.thumb.as_ref().map(FileKey::as_str),
+        Some("c".repeat(64) + ".png").as_deref()
+    );
+    assert_eq!(found.medium, None);
+    assert_eq!((found.width, found.height, found.size), (640, 480, 100));
+    assert_eq!((alices, bobs_bytes), (350, 100));
+    assert_eq!(nobody, None);
 }
 
 #[tokio::test]

@@ -25,7 +25,7 @@ use diesel::{PgConnection, SqliteConnection, sql_query};
 /// by readable lines.
 type Facts = BTreeSet<String>;
 
-const TABLES: [&str; 12] = [
+const TABLES: [&str; 13] = [
     "account_tokens",
     "article_tags",
     "articles",
@@ -37,6 +37,7 @@ const TABLES: [&str; 12] = [
     "job_schedules",
     "jobs",
     "tags",
+    "uploads",
     "users",
 ];
 

@@ -324,7 +324,7 @@ pub struct Settings {
     pub jobs: bool,
 
     /// Job queues this instance works on, and how many jobs of each run at once.
-    #[arg(long, env = "CONDUIT_JOB_QUEUES", default_value = "default:50,maintenance:1,mail:10", value_parser = parse_queues)]
+    #[arg(long, env = "CONDUIT_JOB_QUEUES", default_value = "default:50,maintenance:1,mail:10,images:2", value_parser = parse_queues)]
     pub job_queues: JobQueues,
 
     /// Longest an idle queue sleeps: enqueues wake workers at once, and an
@@ -392,6 +392,18 @@ pub struct Settings {
         default_value = "Conduit <noreply@conduit.localhost>"
     )]
     pub mail_from: String,
+
+    /// The largest file `POST /api/uploads` accepts, in bytes (413 beyond).
+    #[arg(long, env = "CONDUIT_UPLOAD_MAX_BYTES", default_value_t = 5 * 1024 * 1024)]
+    pub upload_max_bytes: usize,
+
+    /// Width × height beyond which an image is refused unread (422).
+    #[arg(long, env = "CONDUIT_UPLOAD_MAX_PIXELS", default_value_t = 40_000_000)]
+    pub upload_max_pixels: u64,
+
+    /// Bytes of stored images per user (422 beyond).
+    #[arg(long, env = "CONDUIT_UPLOAD_QUOTA_BYTES", default_value_t = 100 * 1024 * 1024)]
+    pub upload_quota_bytes: u64,
 
     /// The public origin of the frontend and the API, for links in emails
     /// (`/verify-email`, `/reset-password`, `/article/<slug>`,

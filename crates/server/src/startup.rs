@@ -23,14 +23,19 @@ use conduit_application::mail::{MailLinks, Mailer};
 use conduit_application::notifications::EmailJobs;
 use conduit_application::ports::{Clock, PasswordHasher, SystemClock, TokenService};
 use conduit_application::profiles::ProfileService;
-use conduit_application::reactions::EmailReactions;
+use conduit_application::reactions::StandardReactions;
 use conduit_application::storage::Storage;
 use conduit_application::supervisor::Supervisor;
 use conduit_application::tags::TagService;
+use conduit_application::uploads::{
+    FileStore, ImageProcessor, UploadLimits, UploadService, VariantJobs,
+};
 use conduit_application::users::UserService;
 use conduit_infrastructure::cache::{CacheSettings, MokaReadCache};
 use conduit_infrastructure::db::{DbSettings, DieselDatabase, default_instance_name};
+use conduit_infrastructure::files::ObjectFileStore;
 use conduit_infrastructure::hashing::Argon2Hasher;
+use conduit_infrastructure::images::{ImageCodec, ImageLimits};
 use conduit_infrastructure::mail::{AskamaTemplates, MailSettings, MailTransport};
 use conduit_infrastructure::tokens::{JwtTokenService, RandomTokens, load_or_create_secret};
 use conduit_web::rate_limit::RateLimitSettings;
@@ -121,6 +126,7 @@ pub fn services(
     db: &Arc<DieselDatabase>,
     cache: Arc<dyn ReadCache>,
     clock: Arc<dyn Clock>,
+    adapters: &Adapters,
 ) -> anyhow::Result<Services> {
     // Half the cores by default: a log-in flood then leaves the other half
     // to every other request.
@@ -134,7 +140,7 @@ pub fn services(
     let storage = Storage::new(Arc::clone(db))
         .with_cache(cache)
         .with_clock(clock)
-        .with_reactions(Arc::new(EmailReactions));
+        .with_reactions(Arc::new(StandardReactions));
     Ok(Services {
         users: Arc::new(UserService::new(
             storage.clone(),
@@ -147,6 +153,14 @@ pub fn services(
             tokens,
             Arc::new(RandomTokens),
         )),
+        uploads: Arc::new(UploadService::new(
+            storage.clone(),
+            Arc::clone(&adapters.files),
+            Arc::clone(&adapters.images),
+            UploadLimits {
+                quota_bytes: settings.upload_quota_bytes,
+            },
+        )),
         profiles: Arc::new(ProfileService::new(storage.clone())),
         articles: Arc::new(ArticleService::new(storage.clone())),
         comments: Arc::new(CommentService::new(storage.clone())),
@@ -154,6 +168,35 @@ pub fn services(
         health: Arc::clone(db) as Arc<dyn HealthCheck>,
         jobs: job_service(settings, db),
     })
+}
+
+/// The adapters that use cases and background jobs share: where uploads
+/// are kept, what decodes them, and what sends email.
+pub struct Adapters {
+    pub files: Arc<dyn FileStore>,
+    pub images: Arc<dyn ImageProcessor>,
+    pub mailer: Arc<dyn Mailer>,
+}
+
+impl Adapters {
+    /// Files under `<data dir>/files`, images decoded half the cores at a
+    /// time, mail as configured. Must run inside the runtime (the SMTP pool).
+    ///
+    /// # Errors
+    /// When the directory or the mail settings cannot be used.
+    pub fn new(settings: &Settings) -> anyhow::Result<Self> {
+        let dir = settings.data_dir.join("files");
+        let files = ObjectFileStore::local(&dir)
+            .with_context(|| format!("preparing {} for uploads", dir.display()))?;
+        Ok(Self {
+            files: Arc::new(files),
+            images: Arc::new(ImageCodec::new(ImageLimits {
+                max_pixels: settings.upload_max_pixels,
+                concurrency: (cores() / 2).max(1),
+            })),
+            mailer: mailer(&mail_settings(settings)?)?,
+        })
+    }
 }
 
 /// The mail settings from the configuration.
@@ -191,7 +234,7 @@ fn start_background(
     db: &Arc<DieselDatabase>,
     cache: &Arc<dyn ReadCache>,
     clock: &Arc<dyn Clock>,
-    mailer: Arc<dyn Mailer>,
+    adapters: &Adapters,
     observer: Arc<dyn JobObserver>,
     supervisor: &Supervisor,
 ) {
@@ -211,16 +254,24 @@ fn start_background(
     };
     let email: Arc<dyn conduit_application::jobs::JobHandler> = Arc::new(EmailJobs::new(
         Arc::clone(db),
-        mailer,
+        Arc::clone(&adapters.mailer),
         Arc::new(AskamaTemplates),
         Arc::new(RandomTokens),
         Arc::clone(clock),
         MailLinks::new(&settings.public_url()),
     ));
-    let handlers = JobArgs::EMAIL_KINDS.into_iter().fold(
-        JobHandlers::standard(Arc::clone(db), Arc::clone(clock), retention(settings)),
-        |handlers, kind| handlers.with(kind, Arc::clone(&email)),
-    );
+    let variants = Arc::new(VariantJobs::new(
+        Arc::clone(db),
+        Arc::clone(&adapters.files),
+        Arc::clone(&adapters.images),
+    ));
+    let handlers = JobArgs::EMAIL_KINDS
+        .into_iter()
+        .fold(
+            JobHandlers::standard(Arc::clone(db), Arc::clone(clock), retention(settings)),
+            |handlers, kind| handlers.with(kind, Arc::clone(&email)),
+        )
+        .with("image_variants", variants);
     JobRunner::new(
         Arc::clone(db),
         Arc::clone(clock),
@@ -273,6 +324,8 @@ pub fn http_settings(settings: &Settings) -> HttpSettings {
         readiness_timeout: settings.readiness_timeout,
         tls: settings.tls_cert.is_some(),
         separate_metrics: settings.metrics_bind.is_some(),
+        public_url: settings.public_url(),
+        upload_max_bytes: settings.upload_max_bytes,
     }
 }
 
@@ -329,7 +382,14 @@ impl Application {
         let db = open_database(settings).await?;
         let clock: Arc<dyn Clock> = Arc::new(SystemClock);
         let cache = read_cache(settings);
-        let services = services(settings, &db, Arc::clone(&cache), Arc::clone(&clock))?;
+        let adapters = Adapters::new(settings)?;
+        let services = services(
+            settings,
+            &db,
+            Arc::clone(&cache),
+            Arc::clone(&clock),
+            &adapters,
+        )?;
         let jobs = Arc::clone(&services.jobs);
         let state = WebState::new(http_settings(settings));
         let tls = match (&settings.tls_cert, &settings.tls_key) {
@@ -364,8 +424,15 @@ impl Application {
         };
         let supervisor = Arc::new(Supervisor::new());
         let observer: Arc<dyn JobObserver> = Arc::clone(&state.metrics) as Arc<dyn JobObserver>;
-        let mailer = mailer(&mail_settings(settings)?)?;
-        start_background(settings, &db, &cache, &clock, mailer, observer, &supervisor);
+        start_background(
+            settings,
+            &db,
+            &cache,
+            &clock,
+            &adapters,
+            observer,
+            &supervisor,
+        );
         let server = actix_web::HttpServer::new(move || {
             conduit_web::app(services.clone(), Arc::clone(&state))
         })

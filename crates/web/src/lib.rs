@@ -33,12 +33,13 @@ use conduit_application::health::HealthCheck;
 use conduit_application::jobs::JobUseCases;
 use conduit_application::profiles::ProfileUseCases;
 use conduit_application::tags::TagUseCases;
+use conduit_application::uploads::UploadUseCases;
 use conduit_application::users::UserUseCases;
 use utoipa::OpenApi;
 use utoipa_swagger_ui::SwaggerUi;
 
 use crate::error::ApiError;
-use crate::handlers::{accounts, articles, comments, health, profiles, tags, users};
+use crate::handlers::{accounts, articles, comments, health, profiles, tags, uploads, users};
 use crate::metrics::Metrics;
 use crate::rate_limit::{RateLimitSettings, RateLimits};
 
@@ -50,6 +51,7 @@ pub const OPENAPI_PATH: &str = "/api-docs/openapi.json";
 pub struct Services {
     pub users: Arc<dyn UserUseCases>,
     pub accounts: Arc<dyn AccountUseCases>,
+    pub uploads: Arc<dyn UploadUseCases>,
     pub profiles: Arc<dyn ProfileUseCases>,
     pub articles: Arc<dyn ArticleUseCases>,
     pub comments: Arc<dyn CommentUseCases>,
@@ -76,6 +78,10 @@ pub struct HttpSettings {
     pub tls: bool,
     /// `/metrics` is served on a listener of its own, not on the API's.
     pub separate_metrics: bool,
+    /// The public origin, for absolute URLs of uploads.
+    pub public_url: String,
+    /// The largest file `POST /api/uploads` reads.
+    pub upload_max_bytes: usize,
 }
 
 impl Default for HttpSettings {
@@ -88,6 +94,8 @@ impl Default for HttpSettings {
             readiness_timeout: Duration::from_secs(2),
             tls: false,
             separate_metrics: false,
+            public_url: "http://127.0.0.1:8080".to_owned(),
+            upload_max_bytes: 5 * 1024 * 1024,
         }
     }
 }
@@ -200,7 +208,18 @@ pub fn api_routes(cfg: &mut web::ServiceConfig) {
                     .route(web::post().to(articles::create_article_favorite))
                     .route(web::delete().to(articles::delete_article_favorite)),
             )
-            .service(web::resource("/tags").route(web::get().to(tags::get_tags))),
+            .service(web::resource("/tags").route(web::get().to(tags::get_tags)))
+            .service(web::resource("/uploads").route(web::post().to(uploads::create_upload))),
+    )
+    .service(
+        web::resource("/files/{key}")
+            .route(web::get().to(uploads::get_file))
+            .route(web::head().to(uploads::get_file)),
+    )
+    .service(
+        web::resource("/files/{key}/{variant}")
+            .route(web::get().to(uploads::get_file_variant))
+            .route(web::head().to(uploads::get_file_variant)),
     )
     .service(web::resource("/health/live").route(web::get().to(health::live)))
     .service(web::resource("/health/ready").route(web::get().to(health::ready)));
@@ -257,6 +276,7 @@ pub fn app(
     App::new()
         .app_data(Data::from(services.users))
         .app_data(Data::from(services.accounts))
+        .app_data(Data::from(services.uploads))
         .app_data(Data::from(services.profiles))
         .app_data(Data::from(services.articles))
         .app_data(Data::from(services.comments))

@@ -3,7 +3,7 @@
 use utoipa::openapi::security::{ApiKey, ApiKeyValue, SecurityScheme};
 use utoipa::{Modify, OpenApi};
 
-use crate::handlers::{accounts, articles, comments, health, profiles, tags, users};
+use crate::handlers::{accounts, articles, comments, health, profiles, tags, uploads, users};
 
 #[derive(OpenApi)]
 #[openapi(
@@ -42,6 +42,9 @@ use crate::handlers::{accounts, articles, comments, health, profiles, tags, user
         articles::create_article_favorite,
         articles::delete_article_favorite,
         tags::get_tags,
+        uploads::create_upload,
+        uploads::get_file,
+        uploads::get_file_variant,
         health::live,
         health::ready,
         health::metrics,
@@ -56,6 +59,7 @@ use crate::handlers::{accounts, articles, comments, health, profiles, tags, user
         (name = "Tags"),
         (name = "User and Authentication"),
         (name = "Account lifecycle", description = "Email verification, password reset and unsubscribing; beyond the RealWorld API"),
+        (name = "Uploads", description = "Images for avatars and articles; beyond the RealWorld API"),
         (name = "Operations", description = "Liveness, readiness and Prometheus metrics"),
     )
 )]
@@ -223,6 +227,9 @@ mod tests {
                 "ConfirmPasswordReset",
             ),
             ("get", "/api/users/unsubscribe", "UnsubscribePage"),
+            ("post", "/api/uploads", "CreateUpload"),
+            ("get", "/files/{key}", "GetFile"),
+            ("get", "/files/{key}/{variant}", "GetFileVariant"),
             ("post", "/api/users/unsubscribe", "Unsubscribe"),
         ];
         let mut expected: Vec<_> = CONTRACT
@@ -263,6 +270,7 @@ mod tests {
             ("delete", "/api/articles/{slug}/comments/{id}"),
             ("post", "/api/users/logout"),
             ("post", "/api/users/verify-email/resend"),
+            ("post", "/api/uploads"),
         ] {
             assert_eq!(
                 requirements(method, path),

@@ -17,6 +17,7 @@ use conduit_application::health::MockHealthCheck;
 use conduit_application::jobs::MockJobUseCases;
 use conduit_application::profiles::MockProfileUseCases;
 use conduit_application::tags::MockTagUseCases;
+use conduit_application::uploads::MockUploadUseCases;
 use conduit_application::users::MockUserUseCases;
 use conduit_application::views::{
     Account, ArticleRecord, ArticleSummary, ArticleView, Author, CommentView, Profile,
@@ -39,6 +40,7 @@ pub const CALLER: UserId = UserId(1);
 pub struct Mocks {
     pub users: MockUserUseCases,
     pub accounts: MockAccountUseCases,
+    pub uploads: MockUploadUseCases,
     pub profiles: MockProfileUseCases,
     pub articles: MockArticleUseCases,
     pub comments: MockCommentUseCases,
@@ -71,6 +73,7 @@ impl Mocks {
         Services {
             users: Arc::new(self.users),
             accounts: Arc::new(self.accounts),
+            uploads: Arc::new(self.uploads),
             profiles: Arc::new(self.profiles),
             articles: Arc::new(self.articles),
             comments: Arc::new(self.comments),

@@ -22,7 +22,7 @@ mod service;
 use std::time::Duration;
 
 use chrono::{DateTime, Utc};
-use conduit_domain::{ArticleId, CommentId, UserId};
+use conduit_domain::{ArticleId, CommentId, UploadId, UserId};
 use serde::{Deserialize, Serialize};
 
 #[cfg(any(test, feature = "mocks"))]
@@ -130,6 +130,8 @@ pub enum JobArgs {
         article: ArticleId,
         recipient: UserId,
     },
+    /// Makes the thumbnail and medium size of an uploaded image.
+    ImageVariants { upload: UploadId },
 }
 
 impl JobArgs {
@@ -143,6 +145,7 @@ impl JobArgs {
             Self::CommentEmail { .. } => "comment_email",
             Self::ArticleEmails { .. } => "article_emails",
             Self::ArticleEmail { .. } => "article_email",
+            Self::ImageVariants { .. } => "image_variants",
         }
     }
 
@@ -167,6 +170,7 @@ impl JobArgs {
             | Self::CommentEmail { .. }
             | Self::ArticleEmails { .. }
             | Self::ArticleEmail { .. } => MAIL_QUEUE,
+            Self::ImageVariants { .. } => IMAGE_QUEUE,
         }
     }
 }
@@ -176,6 +180,9 @@ pub const DEFAULT_QUEUE: &str = "default";
 /// The queue of the jobs that send email, so that an SMTP outage holds up
 /// nothing else.
 pub const MAIL_QUEUE: &str = "mail";
+/// The queue of image processing, kept apart so that its few, heavy jobs
+/// are bounded on their own.
+pub const IMAGE_QUEUE: &str = "images";
 /// The queue of the jobs that keep the system tidy.
 pub const MAINTENANCE_QUEUE: &str = "maintenance";
 /// Attempts before a failing job is discarded, unless told otherwise.

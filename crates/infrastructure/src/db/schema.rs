@@ -135,6 +135,20 @@ diesel::table! {
     }
 }
 
+diesel::table! {
+    uploads (id) {
+        id -> BigInt,
+        owner_id -> BigInt,
+        file_key -> Text,
+        size -> BigInt,
+        width -> BigInt,
+        height -> BigInt,
+        thumb_key -> Nullable<Text>,
+        medium_key -> Nullable<Text>,
+        created_at -> Timestamp,
+    }
+}
+
 diesel::joinable!(articles -> users (author_id));
 diesel::joinable!(comments -> users (author_id));
 diesel::joinable!(comments -> articles (article_id));

@@ -10,7 +10,8 @@ use conduit_application::events::{Committed, DomainEvent, EventSubscriber};
 use conduit_application::jobs::Wakeups;
 use conduit_application::ports::{
     AccountTokenRepository, ArticleRepository, Clock, CommentRepository, Database, EventRepository,
-    FollowRepository, JobRepository, SystemClock, TagRepository, UnitOfWork, UserRepository,
+    FollowRepository, JobRepository, SystemClock, TagRepository, UnitOfWork, UploadRepository,
+    UserRepository,
 };
 use diesel::connection::{Connection, TransactionManager};
 use diesel::r2d2::{Pool, PooledConnection};
@@ -147,6 +148,9 @@ impl UnitOfWork for DieselUow<'_> {
         self
     }
     fn account_tokens(&mut self) -> &mut dyn AccountTokenRepository {
+        self
+    }
+    fn uploads(&mut self) -> &mut dyn UploadRepository {
         self
     }
     fn record(&mut self, event: DomainEvent) {

@@ -14,6 +14,7 @@ mod comments;
 mod profiles;
 mod shared;
 mod tags;
+mod uploads;
 mod users;
 
 pub use articles::{
@@ -25,6 +26,7 @@ pub use comments::{
 };
 pub use profiles::{Profile, ProfileResponse};
 pub use tags::{Tag, TagsResponse};
+pub use uploads::{Upload, UploadForm, UploadResponse, Variants};
 pub use users::{
     LoginUser, LoginUserRequest, NewUser, NewUserRequest, PasswordResetAccepted,
     PasswordResetConfirmRequest, PasswordResetRequest, PasswordResetUser, UnsubscribeQuery,

@@ -7,4 +7,5 @@ pub mod comments;
 pub mod health;
 pub mod profiles;
 pub mod tags;
+pub mod uploads;
 pub mod users;

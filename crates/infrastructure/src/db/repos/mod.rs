@@ -9,4 +9,5 @@ pub(crate) mod events;
 mod follows;
 mod jobs;
 mod tags;
+mod uploads;
 mod users;
