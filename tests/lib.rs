@@ -188,6 +188,26 @@ impl TestApp {
         }
     }
 
+    /// Two instances on one PostgreSQL database, sharing a JWT secret, as
+    /// behind a load balancer; `None`, after saying why, on SQLite (only
+    /// PostgreSQL is shared by several instances).
+    pub async fn pair_on_postgres() -> Option<(Self, Self)> {
+        if conduit_infrastructure::testing::backend()
+            != conduit_infrastructure::db::BackendKind::Postgres
+        {
+            eprintln!(
+                "skipped: several instances share only a PostgreSQL database (CONDUIT_TEST_BACKEND=postgres)"
+            );
+            return None;
+        }
+        let secret = "a-secret-shared-by-every-instance-0123456789";
+        let first = Self::spawn_with(|settings| settings.jwt_secret = Some(secret.into())).await;
+        let second = first
+            .spawn_beside(|settings| settings.jwt_secret = Some(secret.into()))
+            .await;
+        Some((first, second))
+    }
+
     /// Where this instance writes its emails.
     pub fn mail_dir(&self) -> std::path::PathBuf {
         self._data.path().join("mail")

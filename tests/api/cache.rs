@@ -410,19 +410,9 @@ async fn gets_carry_an_etag_and_answer_304_until_the_data_changes() {
 
 #[tokio::test]
 async fn instances_sharing_a_postgres_database_see_each_others_writes() {
-    if conduit_infrastructure::testing::backend()
-        != conduit_infrastructure::db::BackendKind::Postgres
-    {
-        eprintln!(
-            "skipped: several instances share only a PostgreSQL database (CONDUIT_TEST_BACKEND=postgres)"
-        );
+    let Some((first, second)) = TestApp::pair_on_postgres().await else {
         return;
-    }
-    let secret = "a-secret-shared-by-every-instance-0123456789";
-    let first = TestApp::spawn_with(|settings| settings.jwt_secret = Some(secret.into())).await;
-    let second = first
-        .spawn_beside(|settings| settings.jwt_secret = Some(secret.into()))
-        .await;
+    };
     let jake = first.register("jake").await;
     first.create_article(&jake, "One", &[]).await;
     assert_eq!(

@@ -4,6 +4,7 @@
 use std::io::Cursor;
 use std::time::Duration;
 
+use conduit_infrastructure::testing::png_claiming;
 use conduit_tests::{PUBLIC_URL, TestApp, TestResponse, read};
 use image::{DynamicImage, Rgba, RgbaImage};
 use serde_json::json;
@@ -213,26 +214,6 @@ async fn variants_serve_the_original_until_their_job_has_made_them() {
     }
 }
 
-/// A valid 1 × 1 PNG whose header claims 100,000 × 100,000 pixels.
-fn png_bomb() -> Vec<u8> {
-    let mut bytes = png(1, 1);
-    bytes[16..20].copy_from_slice(&100_000u32.to_be_bytes());
-    bytes[20..24].copy_from_slice(&100_000u32.to_be_bytes());
-    let mut crc = 0xffff_ffff_u32;
-    for byte in &bytes[12..29] {
-        crc ^= u32::from(*byte);
-        for _ in 0..8 {
-            crc = if crc & 1 == 1 {
-                (crc >> 1) ^ 0xedb8_8320
-            } else {
-                crc >> 1
-            };
-        }
-    }
-    bytes[29..33].copy_from_slice(&(!crc).to_be_bytes());
-    bytes
-}
-
 #[tokio::test]
 async fn hostile_and_broken_files_get_a_422_on_file_and_nothing_is_stored() {
     let app = TestApp::spawn().await;
@@ -251,7 +232,7 @@ async fn hostile_and_broken_files_get_a_422_on_file_and_nothing_is_stored() {
         (Vec::new(), "is empty"),
         (truncated, "is not a readable image (truncated or corrupt)"),
         (
-            png_bomb(),
+            png_claiming(100_000, 100_000),
             "is 100000 × 100000 pixels; at most 40000000 pixels are allowed",
         ),
     ] {

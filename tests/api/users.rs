@@ -359,19 +359,9 @@ async fn logout_revokes_the_callers_tokens_and_no_one_elses() {
 
 #[tokio::test]
 async fn a_logout_through_one_instance_is_refused_by_the_others() {
-    if conduit_infrastructure::testing::backend()
-        != conduit_infrastructure::db::BackendKind::Postgres
-    {
-        eprintln!(
-            "skipped: several instances share only a PostgreSQL database (CONDUIT_TEST_BACKEND=postgres)"
-        );
+    let Some((first, second)) = TestApp::pair_on_postgres().await else {
         return;
-    }
-    let secret = "a-secret-shared-by-every-instance-0123456789";
-    let first = TestApp::spawn_with(|settings| settings.jwt_secret = Some(secret.into())).await;
-    let second = first
-        .spawn_beside(|settings| settings.jwt_secret = Some(secret.into()))
-        .await;
+    };
     let jake = first.register("jake").await;
     // The other instance holds jake's record, token version included.
     assert_eq!(second.get("/api/user", Some(&jake.token)).await.status, 200);

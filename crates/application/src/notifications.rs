@@ -362,7 +362,7 @@ mod tests {
     use conduit_domain::{ArticleId, CommentId, UserId};
 
     use super::*;
-    use crate::jobs::{JobId, JobState};
+    use crate::jobs::JobId;
     use crate::mail::{MockEmailTemplates, MockMailer, RenderedEmail};
     use crate::ports::{MockOneTimeTokens, OneTimeToken, TokenDigest};
     use crate::testing::{FakeDb, account, author};
@@ -379,27 +379,7 @@ mod tests {
     }
 
     fn job(args: JobArgs) -> Job {
-        let now = FixedClock.now();
-        Job {
-            id: JobId(42),
-            queue: "mail".to_owned(),
-            kind: args.kind().to_owned(),
-            payload: String::new(),
-            args: Some(args),
-            state: JobState::Running,
-            priority: 5,
-            attempt: 1,
-            max_attempts: EMAIL_MAX_ATTEMPTS,
-            run_at: now,
-            unique_key: None,
-            timeout: std::time::Duration::from_secs(60),
-            errors: Vec::new(),
-            attempted_by: None,
-            created_at: now,
-            attempted_at: Some(now),
-            heartbeat_at: None,
-            finished_at: None,
-        }
+        crate::testing::job_running(args, FixedClock.now())
     }
 
     fn tokens() -> MockOneTimeTokens {

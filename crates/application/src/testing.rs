@@ -186,31 +186,21 @@ pub fn author(id: UserId) -> Author {
 
 /// A claimed, running probe job `id` at `attempt` of `max_attempts`.
 pub fn running_job(id: i64, attempt: i32, max_attempts: i32) -> crate::jobs::Job {
-    use crate::jobs::{Job, JobArgs, JobId, JobState};
     let at = chrono::DateTime::from_timestamp(1_767_225_600, 0).unwrap_or_default();
-    Job {
-        id: JobId(id),
-        queue: "default".to_owned(),
-        kind: "probe".to_owned(),
-        args: Some(JobArgs::Probe {
+    let mut job = job_running(
+        crate::jobs::JobArgs::Probe {
             sleep_ms: 0,
             fail_attempts: 0,
-        }),
-        payload: r#"{"kind":"probe","sleep_ms":0,"fail_attempts":0}"#.to_owned(),
-        state: JobState::Running,
-        priority: 5,
-        attempt,
-        max_attempts,
-        run_at: at,
-        unique_key: None,
-        timeout: std::time::Duration::from_secs(60),
-        errors: Vec::new(),
-        attempted_by: Some("here".to_owned()),
-        created_at: at,
-        attempted_at: Some(at),
-        heartbeat_at: Some(at),
-        finished_at: None,
-    }
+        },
+        at,
+    );
+    job.id = crate::jobs::JobId(id);
+    job.payload = r#"{"kind":"probe","sleep_ms":0,"fail_attempts":0}"#.to_owned();
+    job.attempt = attempt;
+    job.max_attempts = max_attempts;
+    job.attempted_by = Some("here".to_owned());
+    job.heartbeat_at = Some(at);
+    job
 }
 
 /// A clock stopped at `at`.
@@ -220,5 +210,33 @@ pub struct FixedClock(pub chrono::DateTime<chrono::Utc>);
 impl crate::ports::Clock for FixedClock {
     fn now(&self) -> chrono::DateTime<chrono::Utc> {
         self.0
+    }
+}
+
+/// A job of `args` in its kind's queue, running its first attempt since
+/// `now`, as a handler receives it.
+pub fn job_running(
+    args: crate::jobs::JobArgs,
+    now: chrono::DateTime<chrono::Utc>,
+) -> crate::jobs::Job {
+    crate::jobs::Job {
+        id: crate::jobs::JobId(42),
+        queue: args.default_queue().to_owned(),
+        kind: args.kind().to_owned(),
+        payload: String::new(),
+        args: Some(args),
+        state: crate::jobs::JobState::Running,
+        priority: crate::jobs::DEFAULT_PRIORITY,
+        attempt: 1,
+        max_attempts: crate::jobs::DEFAULT_MAX_ATTEMPTS,
+        run_at: now,
+        unique_key: None,
+        timeout: crate::jobs::DEFAULT_TIMEOUT,
+        errors: Vec::new(),
+        attempted_by: None,
+        created_at: now,
+        attempted_at: Some(now),
+        heartbeat_at: None,
+        finished_at: None,
     }
 }

@@ -356,7 +356,6 @@ mod tests {
     use mockall::predicate::eq;
 
     use super::*;
-    use crate::jobs::{JobId, JobState};
     use crate::testing::FakeDb;
 
     const JAKE: UserId = UserId(7);
@@ -513,28 +512,12 @@ mod tests {
 
     fn variants_job() -> Job {
         let now = chrono::DateTime::from_timestamp(1_700_000_000, 0).unwrap_or_default();
-        Job {
-            id: JobId(1),
-            queue: "images".to_owned(),
-            kind: "image_variants".to_owned(),
-            payload: String::new(),
-            args: Some(JobArgs::ImageVariants {
+        crate::testing::job_running(
+            JobArgs::ImageVariants {
                 upload: UploadId(3),
-            }),
-            state: JobState::Running,
-            priority: 5,
-            attempt: 1,
-            max_attempts: 5,
-            run_at: now,
-            unique_key: None,
-            timeout: std::time::Duration::from_secs(60),
-            errors: Vec::new(),
-            attempted_by: None,
-            created_at: now,
-            attempted_at: Some(now),
-            heartbeat_at: None,
-            finished_at: None,
-        }
+            },
+            now,
+        )
     }
 
     #[tokio::test]

@@ -215,3 +215,41 @@ impl Drop for TestDatabase {
         }
     }
 }
+
+/// A valid 1 × 1 PNG whose header claims `width` × `height`, checksum
+/// included: a decompression bomb's header, without its data.
+///
+/// # Panics
+/// When the PNG encoder fails.
+pub fn png_claiming(width: u32, height: u32) -> Vec<u8> {
+    let mut bytes = Vec::new();
+    image::DynamicImage::ImageRgba8(image::RgbaImage::new(1, 1))
+        .write_to(
+            &mut std::io::Cursor::new(&mut bytes),
+            image::ImageFormat::Png,
+        )
+        .expect("encoding a 1 × 1 PNG");
+    // The signature (8 bytes), then IHDR: length (4), "IHDR" (4), width,
+    // height, five more bytes, and the CRC of "IHDR" and its data.
+    bytes[16..20].copy_from_slice(&width.to_be_bytes());
+    bytes[20..24].copy_from_slice(&height.to_be_bytes());
+    let crc = crc32(&bytes[12..29]);
+    bytes[29..33].copy_from_slice(&crc.to_be_bytes());
+    bytes
+}
+
+/// CRC-32 (ISO-HDLC), as PNG chunks carry it.
+fn crc32(bytes: &[u8]) -> u32 {
+    let mut crc = 0xffff_ffff_u32;
+    for byte in bytes {
+        crc ^= u32::from(*byte);
+        for _ in 0..8 {
+            crc = if crc & 1 == 1 {
+                (crc >> 1) ^ 0xedb8_8320
+            } else {
+                crc >> 1
+            };
+        }
+    }
+    !crc
+}

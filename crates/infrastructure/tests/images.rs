@@ -9,6 +9,7 @@ use std::io::Cursor;
 use conduit_application::uploads::{ImageProcessor, ImageRejection};
 use conduit_domain::{ImageFormat, Variant};
 use conduit_infrastructure::images::{ImageCodec, ImageLimits};
+use conduit_infrastructure::testing::png_claiming;
 use image::{DynamicImage, Rgba, RgbaImage};
 
 fn codec() -> ImageCodec {
@@ -43,34 +44,6 @@ async fn refusal(bytes: Vec<u8>) -> ImageRejection {
         Err(Err(error)) => panic!("processing failed instead of refusing: {error}"),
         Ok(image) => panic!("accepted: {image:?}"),
     }
-}
-
-/// CRC-32 (ISO-HDLC), as PNG chunks carry it.
-fn crc32(bytes: &[u8]) -> u32 {
-    let mut crc = 0xffff_ffff_u32;
-    for byte in bytes {
-        crc ^= u32::from(*byte);
-        for _ in 0..8 {
-            crc = if crc & 1 == 1 {
-                (crc >> 1) ^ 0xedb8_8320
-            } else {
-                crc >> 1
-            };
-        }
-    }
-    !crc
-}
-
-/// A valid 1 × 1 PNG whose header claims `width` × `height`, with a
-/// correct checksum: only the dimensions lie.
-fn png_claiming(width: u32, height: u32) -> Vec<u8> {
-    let mut bytes = encoded(&picture(1, 1), image::ImageFormat::Png);
-    // Signature (8), then IHDR: length (4), "IHDR" (4), width, height, …
-    bytes[16..20].copy_from_slice(&width.to_be_bytes());
-    bytes[20..24].copy_from_slice(&height.to_be_bytes());
-    let crc = crc32(&bytes[12..29]);
-    bytes[29..33].copy_from_slice(&crc.to_be_bytes());
-    bytes
 }
 
 #[tokio::test]
