@@ -126,17 +126,6 @@ pub struct UploadRecord {
     pub medium: Option<FileKey>,
 }
 
-impl UploadRecord {
-    /// The file that serves `variant`: the variant once made, else the original.
-    pub fn variant(&self, variant: Variant) -> &FileKey {
-        match variant {
-            Variant::Thumb => self.thumb.as_ref(),
-            Variant::Medium => self.medium.as_ref(),
-        }
-        .unwrap_or(&self.key)
-    }
-}
-
 /// An upload to store.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct NewUpload {
